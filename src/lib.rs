@@ -1,0 +1,1 @@
+//! tokenward — OAuth 2.0 client-credentials tokens, done once.
