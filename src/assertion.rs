@@ -1,0 +1,164 @@
+//! Client assertions for `private_key_jwt` (RFC 7523 §2.2, OpenID Connect Core §9).
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::signature::{EcdsaKeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256};
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::PrivateKeyDer;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::secret::Secret;
+use crate::url::base64;
+
+/// A private key that signs client assertions: RS256 for RSA keys, ES256 for P-256 keys.
+pub(crate) struct SigningKey {
+    key: KeyPair,
+    key_id: Option<String>,
+    rng: SystemRandom,
+}
+
+enum KeyPair {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+}
+
+impl SigningKey {
+    pub(crate) fn from_pem_file(path: &Path, key_id: Option<String>) -> std::result::Result<SigningKey, String> {
+        let pem = zeroize::Zeroizing::new(
+            std::fs::read(path).map_err(|e| format!("`private_key_file` {} cannot be read: {e}", path.display()))?,
+        );
+        let key = PrivateKeyDer::from_pem_slice(&pem)
+            .map_err(|_| format!("`private_key_file` {} contains no PEM private key", path.display()))?;
+        SigningKey::from_der(&key, key_id).map_err(|why| format!("`private_key_file` {}: {why}", path.display()))
+    }
+
+    pub(crate) fn from_der(key: &PrivateKeyDer<'_>, key_id: Option<String>) -> std::result::Result<SigningKey, String> {
+        let rng = SystemRandom::new();
+        let key = match key {
+            PrivateKeyDer::Pkcs8(der) => match RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()) {
+                Ok(k) => KeyPair::Rsa(k),
+                Err(_) => KeyPair::Ec(
+                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der.secret_pkcs8_der(), &rng)
+                        .map_err(|_| "the PKCS#8 key is neither RSA (2048+ bits) nor EC P-256".to_string())?,
+                ),
+            },
+            PrivateKeyDer::Pkcs1(der) => KeyPair::Rsa(
+                RsaKeyPair::from_der(der.secret_pkcs1_der()).map_err(|e| format!("the RSA key is not usable: {e}"))?,
+            ),
+            _ => {
+                return Err("only PKCS#8 (RSA or P-256) and PKCS#1 RSA keys are supported; convert with \
+                            `openssl pkcs8 -topk8 -nocrypt`"
+                    .into())
+            }
+        };
+        Ok(SigningKey { key, key_id, rng })
+    }
+
+    /// A fresh assertion for `client_id` addressed to `audience` (the token endpoint URL),
+    /// valid for 60 s, with a random `jti` so it cannot be replayed.
+    pub(crate) fn assertion(&self, client_id: &str, audience: &str) -> Result<Secret> {
+        let alg = match self.key {
+            KeyPair::Rsa(_) => "RS256",
+            KeyPair::Ec(_) => "ES256",
+        };
+        let mut header = serde_json::json!({ "alg": alg, "typ": "JWT" });
+        if let Some(kid) = &self.key_id {
+            header["kid"] = kid.as_str().into();
+        }
+        // JWT times are wall-clock by definition (RFC 7519 §4.1.4); they are only read by
+        // the server.
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let mut jti = [0u8; 16];
+        self.rng.fill(&mut jti).map_err(|_| signing_error("no randomness for the jti"))?;
+        let claims = serde_json::json!({
+            "iss": client_id, "sub": client_id, "aud": audience,
+            "jti": base64(&jti, true), "iat": now, "nbf": now, "exp": now + 60,
+        });
+        let mut jwt = format!(
+            "{}.{}",
+            base64(header.to_string().as_bytes(), true),
+            base64(claims.to_string().as_bytes(), true)
+        );
+        let signature = match &self.key {
+            KeyPair::Rsa(key) => {
+                let mut sig = vec![0u8; key.public().modulus_len()];
+                key.sign(&RSA_PKCS1_SHA256, &self.rng, jwt.as_bytes(), &mut sig)
+                    .map_err(|_| signing_error("RSA signing failed"))?;
+                sig
+            }
+            KeyPair::Ec(key) => key
+                .sign(&self.rng, jwt.as_bytes())
+                .map_err(|_| signing_error("ECDSA signing failed"))?
+                .as_ref()
+                .to_vec(),
+        };
+        jwt.push('.');
+        jwt.push_str(&base64(&signature, true));
+        Ok(Secret::new(jwt))
+    }
+}
+
+fn signing_error(what: &str) -> Error {
+    Error::new(ErrorKind::Config, format!("The client assertion could not be signed: {what}."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls_pki_types::PrivatePkcs8KeyDer;
+    use ring::signature::{KeyPair as _, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
+
+    fn b64url_decode(s: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        let (mut acc, mut bits) = (0u32, 0);
+        for c in s.bytes() {
+            let v = match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'-' => 62,
+                _ => 63,
+            };
+            acc = (acc << 6) | v as u32;
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((acc >> bits) as u8);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn es256_assertion_verifies_and_carries_rfc7523_claims() {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let key = SigningKey::from_der(&PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.as_ref().to_vec())), Some("k1".into())).unwrap();
+        let jwt = key.assertion("my-client", "https://idp/token").unwrap();
+        let parts: Vec<&str> = jwt.expose().split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let header: serde_json::Value = serde_json::from_slice(&b64url_decode(parts[0])).unwrap();
+        assert_eq!(header["alg"], "ES256");
+        assert_eq!(header["kid"], "k1");
+        let claims: serde_json::Value = serde_json::from_slice(&b64url_decode(parts[1])).unwrap();
+        assert_eq!(claims["iss"], "my-client");
+        assert_eq!(claims["sub"], "my-client");
+        assert_eq!(claims["aud"], "https://idp/token");
+        assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 60);
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+        let public = UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, pair.public_key().as_ref().to_vec());
+        let signed = format!("{}.{}", parts[0], parts[1]);
+        public.verify(signed.as_bytes(), &b64url_decode(parts[2])).expect("signature verifies");
+        let again = key.assertion("my-client", "https://idp/token").unwrap();
+        assert_ne!(jwt.expose(), again.expose(), "jti makes every assertion unique");
+    }
+
+    #[test]
+    fn unsupported_keys_are_explained() {
+        let err = SigningKey::from_der(&PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(b"not a key".to_vec())), None).err().unwrap();
+        assert!(err.contains("neither RSA"), "{err}");
+    }
+}

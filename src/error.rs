@@ -1,0 +1,271 @@
+//! The one public error type and its stable kinds (DESIGN.md §6).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What went wrong, as a stable category. Each kind maps 1:1 to a C status code
+/// (`tw_status`); new kinds are appended, never renumbered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A null pointer, bad UTF-8 or bad JSON crossed the FFI boundary.
+    InvalidArgument,
+    /// The configuration was rejected; the message names the key.
+    Config,
+    /// A caller's buffer was too small (FFI only); the required length is reported.
+    BufferTooSmall,
+    /// DNS, connect, reset or proxy failure.
+    Network,
+    /// The connect or request deadline passed.
+    Timeout,
+    /// Certificate verification or TLS handshake failure.
+    Tls,
+    /// OAuth `invalid_client`, or HTTP 401 from the token endpoint.
+    InvalidClient,
+    /// OAuth `invalid_scope`.
+    InvalidScope,
+    /// OAuth `unauthorized_client` or `unsupported_grant_type`.
+    UnauthorizedClient,
+    /// Any other OAuth error response.
+    OAuth,
+    /// HTTP 429 after retries; [`Error::retry_after`] carries the server's hint.
+    RateLimited,
+    /// HTTP 5xx after retries.
+    Server,
+    /// The token response was malformed: not JSON, no `access_token`, too large.
+    BadResponse,
+    /// The API answered 401 again after one token refresh.
+    Unauthorized,
+    /// The API answered 403.
+    Forbidden,
+    /// A Rust panic was caught at the FFI boundary.
+    Panic,
+}
+
+impl ErrorKind {
+    /// Transient failures are retried with backoff; every other kind is final.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Network | ErrorKind::Timeout | ErrorKind::Server | ErrorKind::RateLimited
+        )
+    }
+
+    /// A short stable name, e.g. `"invalid_client"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArgument => "invalid_argument",
+            ErrorKind::Config => "config",
+            ErrorKind::BufferTooSmall => "buffer_too_small",
+            ErrorKind::Network => "network",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Tls => "tls",
+            ErrorKind::InvalidClient => "invalid_client",
+            ErrorKind::InvalidScope => "invalid_scope",
+            ErrorKind::UnauthorizedClient => "unauthorized_client",
+            ErrorKind::OAuth => "oauth",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Server => "server",
+            ErrorKind::BadResponse => "bad_response",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::Panic => "panic",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error of every fallible tokenward call.
+///
+/// Cheap to clone (one `Arc`), so every caller waiting on one token fetch gets the same
+/// error. Messages are complete sentences naming the endpoint, the HTTP status and the
+/// OAuth `error` / `error_description` when present, and what to check. They never contain
+/// a secret, an assertion or a full token.
+#[derive(Clone)]
+pub struct Error {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    message: String,
+    http_status: Option<u16>,
+    oauth_error: Option<String>,
+    oauth_error_description: Option<String>,
+    retry_after: Option<Duration>,
+    scope: Option<String>,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error {
+            inner: Arc::new(Inner {
+                kind,
+                message: message.into(),
+                http_status: None,
+                oauth_error: None,
+                oauth_error_description: None,
+                retry_after: None,
+                scope: None,
+            }),
+        }
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Config, message)
+    }
+
+    fn inner_mut(&mut self) -> &mut Inner {
+        Arc::get_mut(&mut self.inner).expect("details are only set while the error is being built")
+    }
+
+    pub(crate) fn with_status(mut self, status: u16) -> Error {
+        self.inner_mut().http_status = Some(status);
+        self
+    }
+
+    pub(crate) fn with_oauth(mut self, error: Option<String>, description: Option<String>) -> Error {
+        let inner = self.inner_mut();
+        inner.oauth_error = error;
+        inner.oauth_error_description = description;
+        self
+    }
+
+    pub(crate) fn with_retry_after(mut self, retry_after: Option<Duration>) -> Error {
+        self.inner_mut().retry_after = retry_after;
+        self
+    }
+
+    pub(crate) fn with_scope(mut self, scope: Option<String>) -> Error {
+        self.inner_mut().scope = scope;
+        self
+    }
+
+    /// The stable category of this error.
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// The full message (also what `Display` prints).
+    pub fn message(&self) -> &str {
+        &self.inner.message
+    }
+
+    /// The HTTP status the server answered with, when the failure came from a response.
+    pub fn http_status(&self) -> Option<u16> {
+        self.inner.http_status
+    }
+
+    /// The OAuth `error` code (RFC 6749 §5.2) or the API's `WWW-Authenticate` `error`.
+    pub fn oauth_error(&self) -> Option<&str> {
+        self.inner.oauth_error.as_deref()
+    }
+
+    /// The OAuth `error_description`, when the server sent one.
+    pub fn oauth_error_description(&self) -> Option<&str> {
+        self.inner.oauth_error_description.as_deref()
+    }
+
+    /// The server's `Retry-After` hint, for rate limiting and 503s.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.inner.retry_after
+    }
+
+    /// For [`ErrorKind::Forbidden`]: the scope the API said it requires, if it said.
+    pub fn required_scope(&self) -> Option<&str> {
+        self.inner.scope.as_deref()
+    }
+
+    /// Whether retrying later may succeed (network, timeout, 5xx, 429).
+    pub fn is_transient(&self) -> bool {
+        self.inner.kind.is_transient()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.inner.message)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.inner.kind)
+            .field("message", &self.inner.message);
+        if let Some(status) = self.inner.http_status {
+            d.field("http_status", &status);
+        }
+        if let Some(error) = &self.inner.oauth_error {
+            d.field("oauth_error", error);
+        }
+        if let Some(retry_after) = self.inner.retry_after {
+            d.field("retry_after", &retry_after);
+        }
+        d.finish()
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// `Result` with tokenward's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Quote at most `max` printable characters of a server body for an error message, so a
+/// proxy's HTML page is recognisable without flooding logs.
+pub(crate) fn quote_body(body: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut out = String::new();
+    let mut last_space = false;
+    for ch in text.chars() {
+        if out.chars().count() >= max {
+            out.push('…');
+            break;
+        }
+        let ch = if ch.is_control() || ch.is_whitespace() { ' ' } else { ch };
+        if ch == ' ' {
+            if last_space || out.is_empty() {
+                continue;
+            }
+            last_space = true;
+        } else {
+            last_space = false;
+        }
+        out.push(ch);
+    }
+    out.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_body_collapses_whitespace_and_truncates() {
+        let body = b"<html>\r\n  <body>Bad\tGateway</body>\n</html>";
+        assert_eq!(quote_body(body, 200), "<html> <body>Bad Gateway</body> </html>");
+        let long = "x".repeat(500);
+        let quoted = quote_body(long.as_bytes(), 200);
+        assert_eq!(quoted.chars().count(), 201);
+        assert!(quoted.ends_with('…'));
+    }
+
+    #[test]
+    fn clone_is_shared_and_details_survive() {
+        let e = Error::new(ErrorKind::RateLimited, "slow down")
+            .with_status(429)
+            .with_retry_after(Some(Duration::from_secs(2)));
+        let c = e.clone();
+        assert_eq!(c.kind(), ErrorKind::RateLimited);
+        assert_eq!(c.http_status(), Some(429));
+        assert_eq!(c.retry_after(), Some(Duration::from_secs(2)));
+        assert!(c.is_transient());
+        assert_eq!(c.to_string(), "slow down");
+    }
+}

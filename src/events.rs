@@ -1,0 +1,92 @@
+//! Events: what the library did, for logs and metrics — redacted by construction.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+/// What happened. The numeric codes are the C ABI's `TW_EVENT_*` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A new token was fetched.
+    TokenAcquired = 1,
+    /// A fetch that callers were waiting on failed.
+    FetchFailed = 2,
+    /// An early (background or inline) refresh failed; the current token keeps serving.
+    RefreshFailed = 3,
+    /// A still-usable token was served while refreshes are failing (once per episode).
+    ServedStale = 4,
+    /// A transient failure; the request is retried after a delay.
+    RetryScheduled = 5,
+    /// A token was evicted by `invalidate`.
+    Invalidated = 6,
+}
+
+impl EventKind {
+    /// A stable name, e.g. `"token_acquired"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::TokenAcquired => "token_acquired",
+            EventKind::FetchFailed => "fetch_failed",
+            EventKind::RefreshFailed => "refresh_failed",
+            EventKind::ServedStale => "served_stale",
+            EventKind::RetryScheduled => "retry_scheduled",
+            EventKind::Invalidated => "invalidated",
+        }
+    }
+}
+
+/// One event. The message never contains a secret or a full token (tokens appear only as
+/// 8-hex-digit fingerprints).
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// A human-readable sentence.
+    pub message: String,
+}
+
+/// A user's event hook. It may run on a library thread; it must be quick and must not call
+/// back into the same client.
+pub type EventHook = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// The hook slot. Emission holds the read lock for the duration of the call, so replacing
+/// the hook waits for a running call to finish: after `set(None)` returns, the old hook is
+/// never called again (the C ABI relies on this before freeing `user_data`).
+#[derive(Default)]
+pub(crate) struct Events {
+    hook: RwLock<Option<EventHook>>,
+}
+
+impl Events {
+    pub(crate) fn set(&self, hook: Option<EventHook>) {
+        *self.hook.write() = hook;
+    }
+
+    /// Build the message only when somebody listens; a panicking hook is contained.
+    pub(crate) fn emit(&self, kind: EventKind, message: impl FnOnce() -> String) {
+        let guard = self.hook.read();
+        if let Some(hook) = guard.as_ref() {
+            let event = Event { kind, message: message() };
+            let _ = catch_unwind(AssertUnwindSafe(|| hook(&event)));
+        }
+    }
+
+    /// Wait for running hooks and hold the hook lock across a fork.
+    ///
+    /// # Safety
+    /// Only from the `pthread_atfork` prepare handler; paired with `fork_unlock`.
+    pub(crate) unsafe fn fork_lock(&self) {
+        use parking_lot::lock_api::RawRwLock as _;
+        // SAFETY: paired with `fork_unlock` on this thread.
+        unsafe { self.hook.raw().lock_exclusive() };
+    }
+
+    /// # Safety
+    /// Only from the `pthread_atfork` parent/child handler, after `fork_lock`.
+    pub(crate) unsafe fn fork_unlock(&self) {
+        // SAFETY: locked exclusively by `fork_lock` on this thread.
+        unsafe { self.hook.force_unlock_write() };
+    }
+}

@@ -1,0 +1,77 @@
+//! Secrets that never print and are wiped from memory on drop (DESIGN.md §10).
+
+use std::fmt;
+use zeroize::Zeroizing;
+
+/// A client secret, private key or token: `Debug`/`Display` print `***`, and the bytes are
+/// zeroized when the last owner drops it.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Secret(Zeroizing<String>);
+
+impl Secret {
+    pub(crate) fn new(value: impl Into<String>) -> Secret {
+        Secret(Zeroizing::new(value.into()))
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Compare two secrets without an early exit, so timing does not reveal a common prefix.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut diff = 0u8;
+    for (x, y) in a.iter().zip(b) {
+        diff |= x ^ y;
+    }
+    // black_box keeps the optimiser from turning the fold back into an early exit.
+    std::hint::black_box(diff) == 0
+}
+
+/// A short, non-reversible fingerprint of a token for logs and events: the first 8 hex
+/// digits of its SHA-256.
+pub(crate) fn fingerprint(token: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    digest.as_ref()[..4].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_redacted() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "***");
+        assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn constant_time_eq_compares_whole_values() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn fingerprint_is_short_and_stable() {
+        let f = fingerprint("eyJhbGciOiJub25lIn0.e30.sig");
+        assert_eq!(f.len(), 8);
+        assert_eq!(f, fingerprint("eyJhbGciOiJub25lIn0.e30.sig"));
+        assert_ne!(f, fingerprint("other"));
+    }
+}

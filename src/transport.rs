@@ -1,0 +1,222 @@
+//! The HTTP transport: one ureq agent per client over rustls, with the client's trust
+//! roots, timeouts and proxy; bodies read with a size cap; redirects never followed here.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::RequestExt;
+
+use crate::config::Config;
+use crate::error::{Error, ErrorKind, Result};
+use crate::fork;
+
+/// One HTTP exchange to perform.
+pub(crate) struct Outgoing<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) url: &'a str,
+    pub(crate) headers: &'a [(&'a str, &'a str)],
+    pub(crate) body: Option<&'a [u8]>,
+    /// The whole exchange, connect to last body byte, must end by then.
+    pub(crate) deadline: Instant,
+    pub(crate) body_limit: u64,
+    /// Names the far end in error messages, e.g. "token endpoint".
+    pub(crate) peer: &'a str,
+}
+
+/// A complete response; header names are lower-cased.
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Reply {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Builds and owns the client's agent. After `fork()` the child builds a fresh agent on
+/// first use: pooled connections are shared with the parent and must not be reused.
+pub(crate) struct Transport {
+    agent: Mutex<(u64, ureq::Agent)>,
+    settings: Settings,
+}
+
+#[derive(Clone)]
+struct Settings {
+    roots: RootCerts,
+    client_cert: Option<ureq::tls::ClientCert>,
+    proxy: Option<ureq::Proxy>,
+    connect_timeout: Duration,
+}
+
+impl Transport {
+    pub(crate) fn new(config: &Config) -> Result<Transport> {
+        let roots = trust_roots(&config.tls.extra_roots);
+        let proxy = match &config.proxy {
+            Some(p) => Some(ureq::Proxy::new(p).map_err(|e| Error::config(format!("`proxy` is not usable: {e}")))?),
+            None => ureq::Proxy::try_from_env(),
+        };
+        let settings = Settings {
+            roots,
+            client_cert: config.tls.client_cert.clone(),
+            proxy,
+            connect_timeout: config.connect_timeout,
+        };
+        let agent = build_agent(&settings);
+        Ok(Transport {
+            agent: Mutex::new((fork::epoch(), agent)),
+            settings,
+        })
+    }
+
+    fn agent(&self) -> ureq::Agent {
+        let mut slot = self.agent.lock();
+        let epoch = fork::epoch();
+        if slot.0 != epoch {
+            let old = std::mem::replace(&mut slot.1, build_agent(&self.settings));
+            // The old pool's sockets belong to the parent too; dropping them could send a TLS
+            // close_notify on the parent's live connection, so the child leaks them instead.
+            std::mem::forget(old);
+            slot.0 = epoch;
+        }
+        slot.1.clone()
+    }
+
+    /// # Safety
+    /// Only from the `pthread_atfork` prepare handler; paired with `fork_unlock`.
+    pub(crate) unsafe fn fork_lock(&self) {
+        use parking_lot::lock_api::RawMutex as _;
+        // SAFETY: paired with `fork_unlock` on this thread.
+        unsafe { self.agent.raw().lock() };
+    }
+
+    /// # Safety
+    /// Only from the `pthread_atfork` parent/child handler, after `fork_lock`.
+    pub(crate) unsafe fn fork_unlock(&self) {
+        // SAFETY: locked by `fork_lock` on this thread.
+        unsafe { self.agent.force_unlock() };
+    }
+
+    /// Perform one exchange. Any HTTP status is a successful `Reply`; errors are transport
+    /// failures (network, timeout, TLS, oversized body).
+    pub(crate) fn execute(&self, out: &Outgoing<'_>) -> Result<Reply> {
+        let remaining = out.deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                format!("The {} at {} was not asked: the request deadline had already passed.", out.peer, out.url),
+            ));
+        }
+        let mut builder = ureq::http::Request::builder().method(out.method).uri(out.url);
+        for (name, value) in out.headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder.body(out.body.unwrap_or_default()).map_err(|e| {
+            Error::new(ErrorKind::InvalidArgument, format!("The request to {} is not valid HTTP: {e}", out.url))
+        })?;
+        let agent = self.agent();
+        let mut response = request
+            .with_agent(&agent)
+            .configure()
+            .timeout_global(Some(remaining))
+            .run()
+            .map_err(|e| map_error(e, out))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(out.body_limit)
+            .read_to_vec()
+            .map_err(|e| map_error(e, out))?;
+        Ok(Reply { status, headers, body })
+    }
+}
+
+fn build_agent(s: &Settings) -> ureq::Agent {
+    let tls = TlsConfig::builder()
+        .root_certs(s.roots.clone())
+        .client_cert(s.client_cert.clone())
+        .build();
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .tls_config(tls)
+        .proxy(s.proxy.clone())
+        .timeout_connect(Some(s.connect_timeout))
+        .user_agent(concat!("tokenward/", env!("CARGO_PKG_VERSION")))
+        .accept("application/json")
+        .max_idle_age(Duration::from_secs(30))
+        .build()
+        .new_agent()
+}
+
+/// The OS trust store (read once per process) plus the configured extra CA. Falls back to
+/// the bundled Mozilla roots when the OS store is empty (minimal containers) and no extra CA
+/// is configured. Verification is never switched off.
+fn trust_roots(extra: &[Certificate<'static>]) -> RootCerts {
+    static OS_ROOTS: OnceLock<Arc<Vec<Certificate<'static>>>> = OnceLock::new();
+    let os = OS_ROOTS.get_or_init(|| {
+        let found = rustls_native_certs::load_native_certs();
+        Arc::new(found.certs.iter().map(|der| Certificate::from_der(der.as_ref()).to_owned()).collect())
+    });
+    match (os.is_empty(), extra.is_empty()) {
+        (true, true) => RootCerts::WebPki,
+        (false, true) => RootCerts::Specific(os.clone()),
+        _ => {
+            let mut all: Vec<Certificate<'static>> = os.as_ref().clone();
+            all.extend(extra.iter().cloned());
+            RootCerts::Specific(Arc::new(all))
+        }
+    }
+}
+
+fn map_error(e: ureq::Error, out: &Outgoing<'_>) -> Error {
+    use ureq::Error as U;
+    let (peer, url) = (out.peer, out.url);
+    let (kind, detail) = match &e {
+        U::Timeout(which) => (ErrorKind::Timeout, format!("did not answer in time ({which:?} timeout)")),
+        U::HostNotFound => (ErrorKind::Network, "host name could not be resolved; check the URL and DNS".into()),
+        U::ConnectionFailed => (ErrorKind::Network, "connection failed; check that the server is up and reachable".into()),
+        U::Io(io) => match io.kind() {
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                (ErrorKind::Timeout, format!("did not answer in time ({io})"))
+            }
+            std::io::ErrorKind::ConnectionRefused => {
+                (ErrorKind::Network, "refused the connection; check that the server is up and the port is right".into())
+            }
+            _ => (ErrorKind::Network, format!("connection failed: {io}")),
+        },
+        U::Tls(msg) => (ErrorKind::Tls, format!("TLS failed: {msg}")),
+        U::Rustls(err) => (
+            ErrorKind::Tls,
+            format!("TLS failed: {err}; check the server certificate, its host name, and tls.ca_file for private CAs"),
+        ),
+        U::Pem(err) => (ErrorKind::Tls, format!("certificate could not be read: {err}")),
+        U::BodyExceedsLimit(limit) => (
+            ErrorKind::BadResponse,
+            format!("sent a response body larger than the {limit}-byte limit"),
+        ),
+        U::ConnectProxyFailed(msg) => (ErrorKind::Network, format!("could not be reached through the proxy: {msg}")),
+        U::InvalidProxyUrl => (ErrorKind::Config, "could not be reached: the proxy URL is invalid".into()),
+        U::BadUri(msg) => (ErrorKind::InvalidArgument, format!("URL is invalid: {msg}")),
+        U::Http(err) => (ErrorKind::InvalidArgument, format!("request is invalid: {err}")),
+        U::Protocol(err) => (ErrorKind::Network, format!("spoke invalid HTTP: {err}")),
+        U::LargeResponseHeader(_, limit) => {
+            (ErrorKind::BadResponse, format!("sent response headers larger than {limit} bytes"))
+        }
+        U::RequireHttpsOnly(_) | U::TlsRequired => (ErrorKind::Config, "must be reached over https".into()),
+        other => (ErrorKind::Network, format!("failed: {other}")),
+    };
+    Error::new(kind, format!("The {peer} at {url} {detail}."))
+}

@@ -1,0 +1,212 @@
+//! URL checks and encodings shared by config, the token endpoint and `send`.
+
+use std::net::IpAddr;
+
+use crate::error::{Error, Result};
+
+/// The scheme, host and port of a URL — the unit a token is bound to (RFC 6454).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub(crate) scheme: String,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+}
+
+impl Origin {
+    pub(crate) fn is_loopback(&self) -> bool {
+        is_loopback_host(&self.host)
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+/// Parse an absolute http(s) URL into its origin; `what` names it in the error.
+pub(crate) fn origin_of(url: &str, what: &str) -> Result<Origin> {
+    let uri: ureq::http::Uri = url
+        .parse()
+        .map_err(|_| Error::config(format!("{what} `{url}` is not a valid absolute URL")))?;
+    let scheme = uri.scheme_str().map(|s| s.to_ascii_lowercase());
+    let scheme = match scheme.as_deref() {
+        Some("https") | Some("http") => scheme.unwrap_or_default(),
+        _ => {
+            return Err(Error::config(format!(
+                "{what} `{url}` must start with https:// (or http:// for loopback with allow_http)"
+            )))
+        }
+    };
+    let host = match uri.host() {
+        Some(h) if !h.is_empty() => h.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase(),
+        _ => return Err(Error::config(format!("{what} `{url}` has no host"))),
+    };
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(Error::config(format!(
+            "{what} must not carry credentials in the URL; use client_id/client_secret"
+        )));
+    }
+    let port = uri.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
+    Ok(Origin { scheme, host, port })
+}
+
+/// Check that `url` may be used: https, or http to a loopback host when `allow_http`.
+pub(crate) fn check_url(url: &str, what: &str, allow_http: bool) -> Result<Origin> {
+    let origin = origin_of(url, what)?;
+    if origin.scheme == "http" {
+        if !origin.is_loopback() {
+            return Err(Error::config(format!(
+                "{what} `{url}` uses plain http to a non-loopback host; https is required \
+                 (allow_http is only honoured for 127.0.0.1, ::1 and localhost)"
+            )));
+        }
+        if !allow_http {
+            return Err(Error::config(format!(
+                "{what} `{url}` uses plain http; set allow_http to use it on loopback"
+            )));
+        }
+    }
+    Ok(origin)
+}
+
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+}
+
+/// Percent-encode everything but RFC 3986 unreserved characters. Used for form values and
+/// for the Basic credentials of RFC 6749 §2.3.1; a space becomes `%20` (never `+`), so
+/// servers decoding either as a form or with plain percent-decoding read the same value.
+pub(crate) fn percent_encode(value: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in value.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        }
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body.
+#[derive(Default)]
+pub(crate) struct Form {
+    body: zeroize::Zeroizing<String>,
+}
+
+impl Form {
+    pub(crate) fn push(&mut self, name: &str, value: &str) {
+        if !self.body.is_empty() {
+            self.body.push('&');
+        }
+        percent_encode(name, &mut self.body);
+        self.body.push('=');
+        percent_encode(value, &mut self.body);
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.body
+    }
+}
+
+/// RFC 9110 `token` characters, the only ones allowed in a header name.
+pub(crate) fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+        })
+}
+
+/// RFC 9110 field values: visible characters, spaces and tabs; never CR, LF or NUL.
+pub(crate) fn is_header_value(value: &str) -> bool {
+    value.bytes().all(|b| b == b'\t' || b >= 0x20 && b != 0x7f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_default_ports_and_normalise_case() {
+        let o = origin_of("HTTPS://API.Example.com/v1", "x").unwrap();
+        assert_eq!((o.scheme.as_str(), o.host.as_str(), o.port), ("https", "api.example.com", 443));
+        let o = origin_of("http://[::1]:8080/", "x").unwrap();
+        assert_eq!((o.host.as_str(), o.port), ("::1", 8080));
+        assert!(o.is_loopback());
+    }
+
+    #[test]
+    fn http_only_for_loopback_with_allow_http() {
+        assert!(check_url("http://127.0.0.1:9/t", "token_url", true).is_ok());
+        assert!(check_url("http://localhost/t", "token_url", true).is_ok());
+        assert!(check_url("http://127.0.0.1:9/t", "token_url", false).is_err());
+        let e = check_url("http://idp.example.com/t", "token_url", true).unwrap_err();
+        assert!(e.message().contains("non-loopback"), "{e}");
+        assert!(check_url("ftp://x/", "token_url", true).is_err());
+        assert!(check_url("https://user:pw@idp/", "token_url", false).is_err());
+    }
+
+    #[test]
+    fn percent_encoding_of_special_secret() {
+        let mut out = String::new();
+        percent_encode("xY9#mK2$pL8@nQ5 +/%", &mut out);
+        assert_eq!(out, "xY9%23mK2%24pL8%40nQ5%20%2B%2F%25");
+    }
+
+    #[test]
+    fn header_checks() {
+        assert!(is_header_name("tenant-code"));
+        assert!(!is_header_name("bad name"));
+        assert!(!is_header_name("x:y"));
+        assert!(!is_header_name(""));
+        assert!(is_header_value("T1 \tok"));
+        assert!(!is_header_value("T1\r\nX-Evil: 1"));
+        assert!(!is_header_value("a\0b"));
+    }
+}
+
+/// Base64 (RFC 4648 §4), or base64url without padding (§5) when `url_safe`.
+pub(crate) fn base64(bytes: &[u8], url_safe: bool) -> String {
+    let table: &[u8; 64] = if url_safe {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    } else {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    };
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..=chunk.len() {
+            out.push(table[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+        if !url_safe {
+            for _ in chunk.len()..3 {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod base64_tests {
+    #[test]
+    fn rfc4648_vectors() {
+        for (input, std, url) in [
+            ("", "", ""),
+            ("f", "Zg==", "Zg"),
+            ("fo", "Zm8=", "Zm8"),
+            ("foo", "Zm9v", "Zm9v"),
+            ("foobar", "Zm9vYmFy", "Zm9vYmFy"),
+        ] {
+            assert_eq!(super::base64(input.as_bytes(), false), std);
+            assert_eq!(super::base64(input.as_bytes(), true), url);
+        }
+        assert_eq!(super::base64(&[0xfb, 0xff], true), "-_8");
+    }
+}
