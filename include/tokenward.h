@@ -31,6 +31,12 @@
 typedef struct tw_client tw_client;
 
 /**
+ * An API response. Opaque; owned by the caller, who frees it with `tw_response_free`.
+ * Immutable, so it may be read from any thread.
+ */
+typedef struct tw_response tw_response;
+
+/**
  * Status code of every fallible call. Values are fixed forever; new ones are appended.
  */
 typedef int32_t tw_status;
@@ -281,6 +287,44 @@ tw_status tw_client_stats(struct tw_client *client, char *buf, size_t cap, size_
  * call returns, a previously registered callback is not running and will not run again.
  */
 tw_status tw_client_set_event_callback(struct tw_client *client, tw_event_fn callback, void *user_data);
+
+/**
+ * Send an API request with the token and configured headers (see `Client::send`): on 401
+ * (or a GraphQL `UNAUTHENTICATED`, when enabled) the token is refreshed and the request
+ * re-sent once; 403 gives `TW_ERR_FORBIDDEN`, a second 401 `TW_ERR_UNAUTHORIZED`; a URL
+ * outside `api_base_urls` is refused before anything is sent. Other statuses (including
+ * 4xx/5xx) are `TW_OK` with the status in the response.
+ *
+ * `method`, `url`: NUL-terminated UTF-8. `headers`: NULL or `"Name: value\r\n"` lines
+ * (must not contain Authorization). `body`: NULL (with `body_len` 0) or `body_len` bytes,
+ * copied. On success `*out` receives a response to free with `tw_response_free`; on
+ * failure `*out` is NULL. Blocks for at most the request timeout (plus a token fetch).
+ */
+tw_status tw_client_send(struct tw_client *client, const char *method, const char *url, const char *headers, const uint8_t *body, size_t body_len, struct tw_response **out);
+
+/**
+ * The HTTP status of a response; 0 when `response` is NULL.
+ */
+uint16_t tw_response_status(const struct tw_response *response);
+
+/**
+ * The response body: returns a pointer to `*len` bytes owned by the response (valid until
+ * `tw_response_free`; not NUL-terminated). Returns NULL with `*len` 0 when `response` is
+ * NULL; `len` may not be NULL.
+ */
+const uint8_t *tw_response_body(const struct tw_response *response, size_t *len);
+
+/**
+ * Copy the value of header `name` (case-insensitive; repeated headers joined by ", ") into
+ * `buf` under the buffer protocol. A header the response does not have gives `TW_OK` with
+ * `*len` = 0 and nothing written.
+ */
+tw_status tw_response_header(const struct tw_response *response, const char *name, char *buf, size_t cap, size_t *len);
+
+/**
+ * Free a response. NULL is fine; must not be called twice.
+ */
+void tw_response_free(struct tw_response *response);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -12,6 +12,7 @@ use crate::endpoint::TokenEndpoint;
 use crate::error::Result;
 use crate::events::{Event, EventKind, Events};
 use crate::fork::{self, ForkAware};
+use crate::request::{RateLimiter, Request, Response};
 use crate::secret::Secret;
 use crate::token::{AccessToken, TokenRequest};
 use crate::transport::Transport;
@@ -34,6 +35,7 @@ pub(crate) struct Shared {
     endpoint: TokenEndpoint,
     cache: TokenCache,
     events: Events,
+    limiter: Option<RateLimiter>,
     failures: AtomicU64,
     background_refreshes: AtomicU64,
     invalidations: AtomicU64,
@@ -87,8 +89,10 @@ impl Client {
                 max_keyed_slots: MAX_KEYED_SLOTS,
             },
         );
+        let limiter = config.rate_limit.map(RateLimiter::new);
         let shared = Arc::new(Shared {
             config,
+            limiter,
             transport,
             endpoint,
             cache,
@@ -149,6 +153,20 @@ impl Client {
         self.shared.events.set(hook.map(|h| Arc::new(h) as crate::events::EventHook));
     }
 
+    /// Send an API request with the token and static headers (DESIGN.md §4).
+    ///
+    /// On 401 (or, with `graphql_auth_errors`, a 200 GraphQL answer whose
+    /// `errors[].extensions.code` is `UNAUTHENTICATED`) the token it carried is invalidated
+    /// and the request re-sent once, body intact; a second 401 is [`crate::ErrorKind::Unauthorized`].
+    /// 403 is [`crate::ErrorKind::Forbidden`] (never retried). Idempotent methods are retried
+    /// on connect errors, 429, 502, 503, 504. With `api_base_urls` set, other origins get an
+    /// error before anything is sent, and redirects are followed (the token only to allowed
+    /// origins); without it, redirects are returned as they are. Other statuses are returned
+    /// as a [`Response`]. Blocks for at most the request timeout plus the token fetch.
+    pub fn send(&self, request: Request) -> Result<Response> {
+        crate::request::send(&self.shared, request)
+    }
+
     /// Counters and the default token's remaining lifetime.
     pub fn stats(&self) -> Stats {
         let (cache_hits, remaining) = self.shared.cache.snapshot();
@@ -186,7 +204,7 @@ impl std::fmt::Debug for Client {
 }
 
 impl Shared {
-    fn token(self: &Arc<Self>, request: Option<&TokenRequest>) -> Result<AccessToken> {
+    pub(crate) fn token(self: &Arc<Self>, request: Option<&TokenRequest>) -> Result<AccessToken> {
         let now = Instant::now();
         match self.cache.lookup(request.map(TokenRequest::key), now) {
             Lookup::Fresh(token) => Ok(token),
@@ -263,6 +281,10 @@ impl Shared {
         headers
     }
 
+    pub(crate) fn limiter(&self) -> Option<&RateLimiter> {
+        self.limiter.as_ref()
+    }
+
     pub(crate) fn invalidate(&self, token: Option<&str>) -> bool {
         let evicted = self.cache.invalidate(token);
         for token in &evicted {
@@ -282,12 +304,18 @@ impl ForkAware for Shared {
             self.events.fork_lock();
             self.cache.fork_lock();
             self.transport.fork_lock();
+            if let Some(limiter) = &self.limiter {
+                limiter.fork_lock();
+            }
         }
     }
 
     fn parent(&self) {
         // SAFETY: the locks were taken in `prepare` on this thread.
         unsafe {
+            if let Some(limiter) = &self.limiter {
+                limiter.fork_unlock();
+            }
             self.transport.fork_unlock();
             self.cache.fork_unlock(false);
             self.events.fork_unlock();
@@ -297,6 +325,9 @@ impl ForkAware for Shared {
     fn child(&self) {
         // SAFETY: the locks were taken in `prepare` by the thread that is now the child's only one.
         unsafe {
+            if let Some(limiter) = &self.limiter {
+                limiter.fork_unlock();
+            }
             self.transport.fork_unlock();
             self.cache.fork_unlock(true);
             self.events.fork_unlock();

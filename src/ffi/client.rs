@@ -8,7 +8,7 @@ use crate::{Client, Config, EventKind};
 
 /// An OAuth client with its token cache. Opaque. Thread-safe: share one handle between all
 /// threads. Create with `tw_client_new` or `tw_client_from_env`; free with `tw_client_free`.
-pub struct tw_client(Client);
+pub struct tw_client(pub(crate) Client);
 
 /// The kind of a `tw_event`.
 pub type tw_event_kind = i32;

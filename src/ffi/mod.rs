@@ -14,8 +14,10 @@ use crate::error::{Error, ErrorKind};
 
 mod client;
 mod panic;
+mod response;
 
 pub use client::*;
+pub use response::*;
 
 /// Status code of every fallible call. Values are fixed forever; new ones are appended.
 pub type tw_status = i32;

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs every test of tokenward on this machine: Rust (format, lints, unit and integration
+# tests against the mock IdP), the generated C header's freshness, then the C, Python and
+# C# bindings against the same mock. Installs what the binding tests need when missing.
+# Exits non-zero on the first failing suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "release build of the library and the mock IdP (regenerates include/tokenward.h)"
+cargo build --release --lib --example mock_idp
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  if ! git diff --quiet -- include/tokenward.h; then
+    git --no-pager diff --stat -- include/tokenward.h
+    echo "include/tokenward.h is stale: the committed header differs from what cbindgen generates." >&2
+    echo "Commit the regenerated header." >&2
+    exit 1
+  fi
+fi
+
+step "Rust tests"
+cargo test --workspace
+
+export TOKENWARD_LIBRARY="$root/target/release/libtokenward.so"
+export TOKENWARD_STATIC_LIBRARY="$root/target/release/libtokenward.a"
+export TOKENWARD_INCLUDE="$root/include"
+export TOKENWARD_MOCK="$root/target/release/examples/mock_idp"
+
+step "C tests (bindings/c)"
+bash bindings/c/run_tests.sh
+
+step "Python tests (bindings/python)"
+bash bindings/python/run_tests.sh
+
+step "C# tests (bindings/csharp)"
+bash bindings/csharp/run_tests.sh
+
+printf '\nAll suites passed: Rust, C, Python, C#.\n'
