@@ -6,7 +6,8 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
-    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let config = match cbindgen::Config::from_file(root.join("cbindgen.toml")) {
         Ok(config) => config,
         Err(e) => {
@@ -15,11 +16,17 @@ fn main() {
         }
     };
     let header = root.join("include").join("tokenward.h");
-    match cbindgen::Builder::new().with_crate(&root).with_config(config).generate() {
+    match cbindgen::Builder::new()
+        .with_crate(&root)
+        .with_config(config)
+        .generate()
+    {
         // write_to_file only touches the file when the content changed.
         Ok(bindings) => {
             bindings.write_to_file(&header);
         }
-        Err(e) => println!("cargo:warning=cbindgen failed, include/tokenward.h not regenerated: {e}"),
+        Err(e) => {
+            println!("cargo:warning=cbindgen failed, include/tokenward.h not regenerated: {e}")
+        }
     }
 }

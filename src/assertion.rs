@@ -4,7 +4,9 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ring::rand::{SecureRandom, SystemRandom};
-use ring::signature::{EcdsaKeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256};
+use ring::signature::{
+    EcdsaKeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256,
+};
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::PrivateKeyDer;
@@ -26,34 +28,54 @@ enum KeyPair {
 }
 
 impl SigningKey {
-    pub(crate) fn from_pem_file(path: &Path, key_id: Option<String>) -> std::result::Result<SigningKey, String> {
-        let pem = zeroize::Zeroizing::new(
-            std::fs::read(path).map_err(|e| format!("`private_key_file` {} cannot be read: {e}", path.display()))?,
-        );
-        let key = PrivateKeyDer::from_pem_slice(&pem)
-            .map_err(|_| format!("`private_key_file` {} contains no PEM private key", path.display()))?;
-        SigningKey::from_der(&key, key_id).map_err(|why| format!("`private_key_file` {}: {why}", path.display()))
+    pub(crate) fn from_pem_file(
+        path: &Path,
+        key_id: Option<String>,
+    ) -> std::result::Result<SigningKey, String> {
+        let pem =
+            zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| {
+                format!("`private_key_file` {} cannot be read: {e}", path.display())
+            })?);
+        let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|_| {
+            format!(
+                "`private_key_file` {} contains no PEM private key",
+                path.display()
+            )
+        })?;
+        SigningKey::from_der(&key, key_id)
+            .map_err(|why| format!("`private_key_file` {}: {why}", path.display()))
     }
 
-    pub(crate) fn from_der(key: &PrivateKeyDer<'_>, key_id: Option<String>) -> std::result::Result<SigningKey, String> {
+    pub(crate) fn from_der(
+        key: &PrivateKeyDer<'_>,
+        key_id: Option<String>,
+    ) -> std::result::Result<SigningKey, String> {
         let rng = SystemRandom::new();
-        let key = match key {
-            PrivateKeyDer::Pkcs8(der) => match RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()) {
-                Ok(k) => KeyPair::Rsa(k),
-                Err(_) => KeyPair::Ec(
-                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der.secret_pkcs8_der(), &rng)
-                        .map_err(|_| "the PKCS#8 key is neither RSA (2048+ bits) nor EC P-256".to_string())?,
+        let key =
+            match key {
+                PrivateKeyDer::Pkcs8(der) => match RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()) {
+                    Ok(k) => KeyPair::Rsa(k),
+                    Err(_) => KeyPair::Ec(
+                        EcdsaKeyPair::from_pkcs8(
+                            &ECDSA_P256_SHA256_FIXED_SIGNING,
+                            der.secret_pkcs8_der(),
+                            &rng,
+                        )
+                        .map_err(|_| {
+                            "the PKCS#8 key is neither RSA (2048+ bits) nor EC P-256".to_string()
+                        })?,
+                    ),
+                },
+                PrivateKeyDer::Pkcs1(der) => KeyPair::Rsa(
+                    RsaKeyPair::from_der(der.secret_pkcs1_der())
+                        .map_err(|e| format!("the RSA key is not usable: {e}"))?,
                 ),
-            },
-            PrivateKeyDer::Pkcs1(der) => KeyPair::Rsa(
-                RsaKeyPair::from_der(der.secret_pkcs1_der()).map_err(|e| format!("the RSA key is not usable: {e}"))?,
-            ),
-            _ => {
-                return Err("only PKCS#8 (RSA or P-256) and PKCS#1 RSA keys are supported; convert with \
+                _ => return Err(
+                    "only PKCS#8 (RSA or P-256) and PKCS#1 RSA keys are supported; convert with \
                             `openssl pkcs8 -topk8 -nocrypt`"
-                    .into())
-            }
-        };
+                        .into(),
+                ),
+            };
         Ok(SigningKey { key, key_id, rng })
     }
 
@@ -70,9 +92,14 @@ impl SigningKey {
         }
         // JWT times are wall-clock by definition (RFC 7519 §4.1.4); they are only read by
         // the server.
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         let mut jti = [0u8; 16];
-        self.rng.fill(&mut jti).map_err(|_| signing_error("no randomness for the jti"))?;
+        self.rng
+            .fill(&mut jti)
+            .map_err(|_| signing_error("no randomness for the jti"))?;
         let claims = serde_json::json!({
             "iss": client_id, "sub": client_id, "aud": audience,
             "jti": base64(&jti, true), "iat": now, "nbf": now, "exp": now + 60,
@@ -102,14 +129,17 @@ impl SigningKey {
 }
 
 fn signing_error(what: &str) -> Error {
-    Error::new(ErrorKind::Config, format!("The client assertion could not be signed: {what}."))
+    Error::new(
+        ErrorKind::Config,
+        format!("The client assertion could not be signed: {what}."),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rustls_pki_types::PrivatePkcs8KeyDer;
     use ring::signature::{KeyPair as _, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
+    use rustls_pki_types::PrivatePkcs8KeyDer;
 
     fn b64url_decode(s: &str) -> Vec<u8> {
         let mut out = Vec::new();
@@ -136,7 +166,11 @@ mod tests {
     fn es256_assertion_verifies_and_carries_rfc7523_claims() {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let key = SigningKey::from_der(&PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.as_ref().to_vec())), Some("k1".into())).unwrap();
+        let key = SigningKey::from_der(
+            &PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.as_ref().to_vec())),
+            Some("k1".into()),
+        )
+        .unwrap();
         let jwt = key.assertion("my-client", "https://idp/token").unwrap();
         let parts: Vec<&str> = jwt.expose().split('.').collect();
         assert_eq!(parts.len(), 3);
@@ -147,18 +181,36 @@ mod tests {
         assert_eq!(claims["iss"], "my-client");
         assert_eq!(claims["sub"], "my-client");
         assert_eq!(claims["aud"], "https://idp/token");
-        assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 60);
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
-        let public = UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, pair.public_key().as_ref().to_vec());
+        assert_eq!(
+            claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+            60
+        );
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        let public = UnparsedPublicKey::new(
+            &ECDSA_P256_SHA256_FIXED,
+            pair.public_key().as_ref().to_vec(),
+        );
         let signed = format!("{}.{}", parts[0], parts[1]);
-        public.verify(signed.as_bytes(), &b64url_decode(parts[2])).expect("signature verifies");
+        public
+            .verify(signed.as_bytes(), &b64url_decode(parts[2]))
+            .expect("signature verifies");
         let again = key.assertion("my-client", "https://idp/token").unwrap();
-        assert_ne!(jwt.expose(), again.expose(), "jti makes every assertion unique");
+        assert_ne!(
+            jwt.expose(),
+            again.expose(),
+            "jti makes every assertion unique"
+        );
     }
 
     #[test]
     fn unsupported_keys_are_explained() {
-        let err = SigningKey::from_der(&PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(b"not a key".to_vec())), None).err().unwrap();
+        let err = SigningKey::from_der(
+            &PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(b"not a key".to_vec())),
+            None,
+        )
+        .err()
+        .unwrap();
         assert!(err.contains("neither RSA"), "{err}");
     }
 }

@@ -47,7 +47,10 @@ impl Drop for Ticket {
         if !self.done {
             // SAFETY: see the Send impl.
             let cache = unsafe { &*self.cache };
-            let error = Error::new(ErrorKind::Panic, "The token fetch was abandoned by an internal failure.");
+            let error = Error::new(
+                ErrorKind::Panic,
+                "The token fetch was abandoned by an internal failure.",
+            );
             let _ = cache.finish(self, Err(error), Instant::now());
         }
     }
@@ -108,7 +111,10 @@ impl TokenCache {
     pub(crate) fn new(default_key: SlotKey, policy: CachePolicy) -> TokenCache {
         TokenCache {
             state: Mutex::new(State {
-                default: Slot { key: default_key, ..Slot::default() },
+                default: Slot {
+                    key: default_key,
+                    ..Slot::default()
+                },
                 keyed: Vec::new(),
                 generation: 0,
                 next_flight: 1,
@@ -169,23 +175,41 @@ impl TokenCache {
                 state.hits += 1;
                 Lookup::Refresh(token, state.start(slot_ref, self))
             }
-            Plan::Wait(flight) => Lookup::Wait(Waiter { slot: slot_ref, flight }),
+            Plan::Wait(flight) => Lookup::Wait(Waiter {
+                slot: slot_ref,
+                flight,
+            }),
             Plan::Failed(error) => Lookup::Failed(error),
             Plan::Fetch => Lookup::Fetch(state.start(slot_ref, self)),
         }
     }
 
     /// Record a fetch's outcome, wake its waiters, and return the token (or error) it made.
-    pub(crate) fn complete(&self, mut ticket: Ticket, fetched: Result<Fetched>, now: Instant) -> Result<AccessToken> {
+    pub(crate) fn complete(
+        &self,
+        mut ticket: Ticket,
+        fetched: Result<Fetched>,
+        now: Instant,
+    ) -> Result<AccessToken> {
         let result = fetched.map(|f| {
-            let timing = Timing::new(f.issued, f.lifetime, self.policy.refresh_before, random_unit());
+            let timing = Timing::new(
+                f.issued,
+                f.lifetime,
+                self.policy.refresh_before,
+                random_unit(),
+            );
             AccessToken::new(f.value, f.granted_scope, timing)
         });
         ticket.done = true;
         self.finish(&ticket, result, now)
     }
 
-    fn finish(&self, ticket: &Ticket, result: Result<AccessToken>, now: Instant) -> Result<AccessToken> {
+    fn finish(
+        &self,
+        ticket: &Ticket,
+        result: Result<AccessToken>,
+        now: Instant,
+    ) -> Result<AccessToken> {
         let mut guard = self.state.lock();
         let state = &mut *guard;
         let current = state.generation == ticket.generation;
@@ -193,7 +217,11 @@ impl TokenCache {
             if slot.flight == Some(ticket.flight) {
                 slot.flight = None;
             }
-            if slot.outcome.as_ref().is_none_or(|(id, _)| *id < ticket.flight) {
+            if slot
+                .outcome
+                .as_ref()
+                .is_none_or(|(id, _)| *id < ticket.flight)
+            {
                 slot.outcome = Some((ticket.flight, result.clone()));
             }
             if current {
@@ -236,10 +264,17 @@ impl TokenCache {
                     }
                 }
                 None => {
-                    return Err(Error::new(ErrorKind::Panic, "The token slot being waited on disappeared."));
+                    return Err(Error::new(
+                        ErrorKind::Panic,
+                        "The token slot being waited on disappeared.",
+                    ));
                 }
             }
-            if self.flight_done.wait_until(&mut state, deadline).timed_out() {
+            if self
+                .flight_done
+                .wait_until(&mut state, deadline)
+                .timed_out()
+            {
                 return Err(Error::new(
                     ErrorKind::Timeout,
                     "Timed out waiting for the token fetch already in progress (request deadline passed).",
@@ -288,7 +323,10 @@ impl TokenCache {
     /// Cache hits so far, and the default token's remaining usable time.
     pub(crate) fn snapshot(&self) -> (u64, Option<Duration>) {
         let state = self.state.lock();
-        (state.hits, state.default.token.as_ref().map(AccessToken::remaining))
+        (
+            state.hits,
+            state.default.token.as_ref().map(AccessToken::remaining),
+        )
     }
 
     /// Take the state lock for a fork (see `fork.rs`); released by `fork_unlock`.
@@ -352,7 +390,10 @@ impl State {
                         self.keyed.swap_remove(i);
                     }
                 }
-                self.keyed.push(Slot { key: key.clone(), ..Slot::default() });
+                self.keyed.push(Slot {
+                    key: key.clone(),
+                    ..Slot::default()
+                });
                 self.keyed.len() - 1
             }
         };
@@ -365,7 +406,13 @@ impl State {
         if let Some(s) = self.find(&slot) {
             s.flight = Some(flight);
         }
-        Ticket { slot, flight, generation: self.generation, done: false, cache }
+        Ticket {
+            slot,
+            flight,
+            generation: self.generation,
+            done: false,
+            cache,
+        }
     }
 }
 
@@ -390,7 +437,12 @@ mod tests {
     }
 
     fn fetched(value: &str, issued: Instant, lifetime: u64) -> Result<Fetched> {
-        Ok(Fetched { value: value.into(), lifetime: Duration::from_secs(lifetime), issued, granted_scope: None })
+        Ok(Fetched {
+            value: value.into(),
+            lifetime: Duration::from_secs(lifetime),
+            issued,
+            granted_scope: None,
+        })
     }
 
     fn ticket(l: Lookup) -> Ticket {
@@ -409,7 +461,9 @@ mod tests {
         assert!(matches!(c.lookup(None, t0), Lookup::Wait(_)));
         let tok = c.complete(t, fetched("a", t0, 3600), t0).unwrap();
         assert_eq!(tok.as_str(), "a");
-        assert!(matches!(c.lookup(None, t0 + Duration::from_secs(100)), Lookup::Fresh(t) if t.as_str() == "a"));
+        assert!(
+            matches!(c.lookup(None, t0 + Duration::from_secs(100)), Lookup::Fresh(t) if t.as_str() == "a")
+        );
         // In the refresh window: the token plus exactly one refresh ticket.
         let at = t0 + Duration::from_secs(3400);
         let refresh = match c.lookup(None, at) {
@@ -442,8 +496,13 @@ mod tests {
         let t = ticket(c.lookup(None, t0));
         let err = Error::new(ErrorKind::InvalidClient, "bad secret");
         assert!(c.complete(t, Err(err), t0).is_err());
-        assert!(matches!(c.lookup(None, t0 + Duration::from_secs(4)), Lookup::Failed(e) if e.kind() == ErrorKind::InvalidClient));
-        assert!(matches!(c.lookup(None, t0 + Duration::from_secs(6)), Lookup::Fetch(_)));
+        assert!(
+            matches!(c.lookup(None, t0 + Duration::from_secs(4)), Lookup::Failed(e) if e.kind() == ErrorKind::InvalidClient)
+        );
+        assert!(matches!(
+            c.lookup(None, t0 + Duration::from_secs(6)),
+            Lookup::Fetch(_)
+        ));
     }
 
     #[test]
@@ -465,9 +524,14 @@ mod tests {
         let old = ticket(c.lookup(None, t0));
         c.rotate(|| Ok(())).unwrap();
         let new = ticket(c.lookup(None, t0));
-        c.complete(old, fetched("old-secret-token", t0, 3600), t0).unwrap();
-        assert!(matches!(c.lookup(None, t0), Lookup::Wait(_)), "old result not stored");
-        c.complete(new, fetched("new-secret-token", t0, 3600), t0).unwrap();
+        c.complete(old, fetched("old-secret-token", t0, 3600), t0)
+            .unwrap();
+        assert!(
+            matches!(c.lookup(None, t0), Lookup::Wait(_)),
+            "old result not stored"
+        );
+        c.complete(new, fetched("new-secret-token", t0, 3600), t0)
+            .unwrap();
         assert!(matches!(c.lookup(None, t0), Lookup::Fresh(t) if t.as_str() == "new-secret-token"));
     }
 
@@ -481,7 +545,9 @@ mod tests {
             _ => panic!("expected wait"),
         };
         drop(t);
-        let e = c.wait(w, Instant::now() + Duration::from_secs(1)).unwrap_err();
+        let e = c
+            .wait(w, Instant::now() + Duration::from_secs(1))
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Panic);
     }
 
@@ -490,7 +556,10 @@ mod tests {
         let c = cache();
         let t0 = Instant::now();
         let t = ticket(c.lookup(None, t0));
-        assert_eq!(c.complete(t, fetched("once", t0, 0), t0).unwrap().as_str(), "once");
+        assert_eq!(
+            c.complete(t, fetched("once", t0, 0), t0).unwrap().as_str(),
+            "once"
+        );
         assert!(matches!(c.lookup(None, t0), Lookup::Fetch(_)));
     }
 

@@ -140,7 +140,9 @@ impl Client {
     pub fn set_client_secret(&self, secret: impl Into<String>) -> Result<()> {
         let secret = Secret::new(secret);
         let shared = &self.shared;
-        shared.cache.rotate(|| shared.endpoint.replace_secret(secret))
+        shared
+            .cache
+            .rotate(|| shared.endpoint.replace_secret(secret))
     }
 
     /// Install (or with `None` remove) the event hook. The hook may run on a library thread,
@@ -150,7 +152,9 @@ impl Client {
     where
         F: Fn(&Event) + Send + Sync + 'static,
     {
-        self.shared.events.set(hook.map(|h| Arc::new(h) as crate::events::EventHook));
+        self.shared
+            .events
+            .set(hook.map(|h| Arc::new(h) as crate::events::EventHook));
     }
 
     /// Send an API request with the token and static headers (DESIGN.md §4).
@@ -189,7 +193,9 @@ impl Client {
     /// point; zero inside the refresh window). Lets bindings memoize without policy.
     pub fn token_reusable_for(&self) -> Result<(AccessToken, Duration)> {
         let token = self.token()?;
-        let fresh_for = token.fresh_until().saturating_duration_since(Instant::now());
+        let fresh_for = token
+            .fresh_until()
+            .saturating_duration_since(Instant::now());
         Ok((token, fresh_for))
     }
 }
@@ -235,7 +241,9 @@ impl Shared {
                     RefreshMode::Inline => Ok(self.fetch(ticket, &request, true).unwrap_or(token)),
                 }
             }
-            Lookup::Fetch(ticket) => self.fetch(ticket, request.unwrap_or(&self.config.request), false),
+            Lookup::Fetch(ticket) => {
+                self.fetch(ticket, request.unwrap_or(&self.config.request), false)
+            }
             Lookup::Wait(waiter) => self.cache.wait(waiter, now + self.config.request_timeout),
             Lookup::Failed(error) => Err(error),
         }
@@ -243,11 +251,16 @@ impl Shared {
 
     fn fetch(&self, ticket: Ticket, request: &TokenRequest, early: bool) -> Result<AccessToken> {
         let deadline = Instant::now() + self.config.request_timeout;
-        let fetched = self.endpoint.fetch(request, deadline, &|error, delay, attempt| {
-            self.events.emit(EventKind::RetryScheduled, || {
-                format!("Token request attempt {attempt} failed; retrying in {} ms. {error}", delay.as_millis())
-            })
-        });
+        let fetched = self
+            .endpoint
+            .fetch(request, deadline, &|error, delay, attempt| {
+                self.events.emit(EventKind::RetryScheduled, || {
+                    format!(
+                        "Token request attempt {attempt} failed; retrying in {} ms. {error}",
+                        delay.as_millis()
+                    )
+                })
+            });
         let outcome = self.cache.complete(ticket, fetched, Instant::now());
         match &outcome {
             Ok(token) => self.events.emit(EventKind::TokenAcquired, || {
@@ -256,15 +269,24 @@ impl Shared {
                     token.fingerprint(),
                     self.endpoint.describe(),
                     token.lifetime().as_secs(),
-                    request.scope_param().map(|s| format!(", scope `{s}`")).unwrap_or_default()
+                    request
+                        .scope_param()
+                        .map(|s| format!(", scope `{s}`"))
+                        .unwrap_or_default()
                 )
             }),
             Err(error) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
-                let kind = if early { EventKind::RefreshFailed } else { EventKind::FetchFailed };
+                let kind = if early {
+                    EventKind::RefreshFailed
+                } else {
+                    EventKind::FetchFailed
+                };
                 self.events.emit(kind, || {
                     if early {
-                        format!("Early token refresh failed; the current token keeps serving. {error}")
+                        format!(
+                            "Early token refresh failed; the current token keeps serving. {error}"
+                        )
                     } else {
                         format!("Token fetch failed. {error}")
                     }
@@ -276,7 +298,10 @@ impl Shared {
 
     pub(crate) fn headers_with(&self, token: &AccessToken) -> Vec<(String, String)> {
         let mut headers = Vec::with_capacity(1 + self.config.headers.len());
-        headers.push(("Authorization".to_string(), token.authorization().to_string()));
+        headers.push((
+            "Authorization".to_string(),
+            token.authorization().to_string(),
+        ));
         headers.extend(self.config.headers.iter().cloned());
         headers
     }
@@ -290,7 +315,10 @@ impl Shared {
         for token in &evicted {
             self.invalidations.fetch_add(1, Ordering::Relaxed);
             self.events.emit(EventKind::Invalidated, || {
-                format!("Evicted token {}; the next call fetches a new one.", token.fingerprint())
+                format!(
+                    "Evicted token {}; the next call fetches a new one.",
+                    token.fingerprint()
+                )
             });
         }
         !evicted.is_empty()

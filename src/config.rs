@@ -5,7 +5,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 use crate::assertion::SigningKey;
 use crate::error::{Error, Result};
@@ -146,13 +148,18 @@ impl Config {
     /// Parse and validate a JSON configuration (the keys of DESIGN.md §5). Unknown keys are
     /// an error, so a typo such as `client_secert` is never silently ignored.
     pub fn from_json(text: &str) -> Result<Config> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| Error::config(format!("configuration is not valid JSON: {e}")))?;
-        let Value::Object(map) = value else {
-            return Err(Error::config("configuration must be a JSON object"));
+        let entries = match serde_json::from_str::<Value>(text) {
+            Err(e) => {
+                return Err(Error::config(format!(
+                    "configuration is not valid JSON: {e}"
+                )))
+            }
+            Ok(Value::Object(_)) => ordered_object(text)
+                .map_err(|e| Error::config(format!("configuration is not valid JSON: {e}")))?,
+            Ok(_) => return Err(Error::config("configuration must be a JSON object")),
         };
         let mut b = ConfigBuilder::default();
-        b.apply_json(map);
+        b.apply_json(entries);
         b.build()
     }
 
@@ -160,7 +167,9 @@ impl Config {
     /// `{prefix}CLIENT_ID`, ... (`prefix` defaults to `TOKENWARD_`; `API_` makes the
     /// common `API_CLIENT_ID` / `API_BASE_URL` names work).
     pub fn from_env(prefix: Option<&str>) -> Result<Config> {
-        Config::from_vars(prefix.unwrap_or("TOKENWARD_"), |name| std::env::var(name).ok())
+        Config::from_vars(prefix.unwrap_or("TOKENWARD_"), |name| {
+            std::env::var(name).ok()
+        })
     }
 
     pub(crate) fn from_vars(prefix: &str, var: impl Fn(&str) -> Option<String>) -> Result<Config> {
@@ -317,7 +326,8 @@ impl ConfigBuilder {
 
     /// An extra form parameter for the token request.
     pub fn extra_param(mut self, name: &str, value: &str) -> Self {
-        self.extra_params.push((name.to_string(), value.to_string()));
+        self.extra_params
+            .push((name.to_string(), value.to_string()));
         self
     }
 
@@ -379,26 +389,46 @@ impl ConfigBuilder {
         self.problems.push(message);
     }
 
-    fn apply_json(&mut self, map: Map<String, Value>) {
-        for (key, value) in map {
+    fn apply_json(&mut self, entries: Vec<(String, Box<RawValue>)>) {
+        for (key, raw) in entries {
             let k = key.as_str();
+            if k == "headers" || k == "extra_params" {
+                let pairs = self.json_string_map(k, &raw);
+                if k == "headers" {
+                    self.headers = pairs;
+                } else {
+                    self.extra_params = pairs;
+                }
+                continue;
+            }
+            let value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
             match k {
                 "token_url" => self.token_url = self.json_string(k, &value),
                 "issuer" => self.issuer = self.json_string(k, &value),
                 "client_id" => self.client_id = self.json_string(k, &value),
-                "client_secret" => self.client_secret = self.json_string(k, &value).map(Secret::new),
-                "client_secret_file" => self.client_secret_file = self.json_string(k, &value).map(PathBuf::from),
+                "client_secret" => {
+                    self.client_secret = self.json_string(k, &value).map(Secret::new)
+                }
+                "client_secret_file" => {
+                    self.client_secret_file = self.json_string(k, &value).map(PathBuf::from)
+                }
                 "client_secret_env" => self.client_secret_env = self.json_string(k, &value),
                 "auth_method" => self.auth_method = self.json_string(k, &value),
-                "private_key_file" => self.private_key_file = self.json_string(k, &value).map(PathBuf::from),
+                "private_key_file" => {
+                    self.private_key_file = self.json_string(k, &value).map(PathBuf::from)
+                }
                 "private_key_id" => self.private_key_id = self.json_string(k, &value),
                 "scope" => match &value {
                     Value::String(s) => self.request = std::mem::take(&mut self.request).scope(s),
                     Value::Array(items) => {
                         for item in items {
                             match item.as_str() {
-                                Some(s) => self.request = std::mem::take(&mut self.request).scope(s),
-                                None => self.problem("`scope` must be a string or a list of strings".into()),
+                                Some(s) => {
+                                    self.request = std::mem::take(&mut self.request).scope(s)
+                                }
+                                None => self.problem(
+                                    "`scope` must be a string or a list of strings".into(),
+                                ),
                             }
                         }
                     }
@@ -415,27 +445,35 @@ impl ConfigBuilder {
                         self.request = std::mem::take(&mut self.request).resource(&s);
                     }
                 }
-                "extra_params" => self.extra_params = self.json_string_map(k, value),
-                "headers" => self.headers = self.json_string_map(k, value),
                 "api_base_urls" => match value {
                     Value::String(s) => self.api_base_urls = vec![s],
                     Value::Array(items) => {
                         for item in items {
                             match item {
                                 Value::String(s) => self.api_base_urls.push(s),
-                                _ => self.problem("`api_base_urls` must be a list of URL strings".into()),
+                                _ => self.problem(
+                                    "`api_base_urls` must be a list of URL strings".into(),
+                                ),
                             }
                         }
                     }
                     _ => self.problem("`api_base_urls` must be a list of URL strings".into()),
                 },
-                "refresh_before_secs" => self.refresh_before = self.json_u64(k, &value).map(Duration::from_secs),
-                "default_lifetime_secs" => self.default_lifetime = self.json_u64(k, &value).map(Duration::from_secs),
-                "error_cooldown_ms" => self.error_cooldown = self.json_u64(k, &value).map(Duration::from_millis),
+                "refresh_before_secs" => {
+                    self.refresh_before = self.json_u64(k, &value).map(Duration::from_secs)
+                }
+                "default_lifetime_secs" => {
+                    self.default_lifetime = self.json_u64(k, &value).map(Duration::from_secs)
+                }
+                "error_cooldown_ms" => {
+                    self.error_cooldown = self.json_u64(k, &value).map(Duration::from_millis)
+                }
                 "refresh_mode" => self.refresh_mode = self.json_string(k, &value),
                 "timeouts" => {
                     for (sub, v) in self.json_object(k, value, &["connect_ms", "request_ms"]) {
-                        let ms = self.json_u64(&format!("timeouts.{sub}"), &v).map(Duration::from_millis);
+                        let ms = self
+                            .json_u64(&format!("timeouts.{sub}"), &v)
+                            .map(Duration::from_millis);
                         match sub.as_str() {
                             "connect_ms" => self.connect_timeout = ms,
                             _ => self.request_timeout = ms,
@@ -443,7 +481,11 @@ impl ConfigBuilder {
                     }
                 }
                 "retry" => {
-                    for (sub, v) in self.json_object(k, value, &["max_attempts", "base_delay_ms", "max_delay_ms"]) {
+                    for (sub, v) in self.json_object(
+                        k,
+                        value,
+                        &["max_attempts", "base_delay_ms", "max_delay_ms"],
+                    ) {
                         let n = self.json_u64(&format!("retry.{sub}"), &v);
                         match sub.as_str() {
                             "max_attempts" => self.max_attempts = n,
@@ -453,8 +495,14 @@ impl ConfigBuilder {
                     }
                 }
                 "tls" => {
-                    for (sub, v) in self.json_object(k, value, &["ca_file", "client_cert_file", "client_key_file"]) {
-                        let path = self.json_string(&format!("tls.{sub}"), &v).map(PathBuf::from);
+                    for (sub, v) in self.json_object(
+                        k,
+                        value,
+                        &["ca_file", "client_cert_file", "client_key_file"],
+                    ) {
+                        let path = self
+                            .json_string(&format!("tls.{sub}"), &v)
+                            .map(PathBuf::from);
                         match sub.as_str() {
                             "ca_file" => self.ca_file = path,
                             "client_cert_file" => self.client_cert_file = path,
@@ -524,17 +572,19 @@ impl ConfigBuilder {
         }
     }
 
-    fn json_string_map(&mut self, key: &str, value: Value) -> Vec<(String, String)> {
-        let Value::Object(map) = value else {
-            if !value.is_null() {
-                self.problem(format!("`{key}` must be an object of string values"));
-            }
+    /// An object of strings, in document order (header order is what the API receives).
+    fn json_string_map(&mut self, key: &str, raw: &RawValue) -> Vec<(String, String)> {
+        if raw.get().trim() == "null" {
+            return Vec::new();
+        }
+        let Ok(entries) = ordered_object(raw.get()) else {
+            self.problem(format!("`{key}` must be an object of string values"));
             return Vec::new();
         };
         let mut out = Vec::new();
-        for (name, v) in map {
-            match v {
-                Value::String(s) => out.push((name, s)),
+        for (name, v) in entries {
+            match serde_json::from_str::<Value>(v.get()) {
+                Ok(Value::String(s)) => out.push((name, s)),
                 _ => self.problem(format!("`{key}.{name}` must be a string")),
             }
         }
@@ -553,7 +603,9 @@ impl ConfigBuilder {
             if allowed.contains(&sub.as_str()) {
                 out.push((sub, v));
             } else {
-                let hint = suggest(&sub, allowed).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+                let hint = suggest(&sub, allowed)
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
                 self.problem(format!("unknown configuration key `{key}.{sub}`{hint}"));
             }
         }
@@ -604,8 +656,12 @@ impl ConfigBuilder {
         if let Some(headers) = get(&["HEADERS"], self) {
             for pair in headers.split(';').map(str::trim).filter(|p| !p.is_empty()) {
                 match pair.split_once('=') {
-                    Some((n, v)) => self.headers.push((n.trim().to_string(), v.trim().to_string())),
-                    None => self.problem(format!("{prefix}HEADERS entry `{pair}` is not name=value")),
+                    Some((n, v)) => self
+                        .headers
+                        .push((n.trim().to_string(), v.trim().to_string())),
+                    None => {
+                        self.problem(format!("{prefix}HEADERS entry `{pair}` is not name=value"))
+                    }
                 }
             }
         }
@@ -617,7 +673,9 @@ impl ConfigBuilder {
             match flag.to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => self.allow_http = true,
                 "0" | "false" | "no" | "off" => self.allow_http = false,
-                _ => self.problem(format!("{prefix}ALLOW_HTTP must be true or false (got `{flag}`)")),
+                _ => self.problem(format!(
+                    "{prefix}ALLOW_HTTP must be true or false (got `{flag}`)"
+                )),
             }
         }
         if self.token_url.is_none() && self.issuer.is_none() && self.client_id.is_none() {
@@ -632,10 +690,13 @@ impl ConfigBuilder {
     pub fn build(mut self) -> Result<Config> {
         let allow_http = self.allow_http;
         let location = match (self.token_url.take(), self.issuer.take()) {
-            (Some(url), None) => self.url_ok(&url, "token_url", allow_http).then_some(TokenLocation::Url(url)),
+            (Some(url), None) => self
+                .url_ok(&url, "token_url", allow_http)
+                .then_some(TokenLocation::Url(url)),
             (None, Some(issuer)) => {
                 let issuer = issuer.trim_end_matches('/').to_string();
-                self.url_ok(&issuer, "issuer", allow_http).then_some(TokenLocation::Issuer(issuer))
+                self.url_ok(&issuer, "issuer", allow_http)
+                    .then_some(TokenLocation::Issuer(issuer))
             }
             (Some(_), Some(_)) => {
                 self.problem("set either `token_url` or `issuer`, not both".into());
@@ -673,10 +734,16 @@ impl ConfigBuilder {
         let headers = std::mem::take(&mut self.headers);
         for (i, (name, value)) in headers.iter().enumerate() {
             if !is_header_name(name) {
-                self.problem(format!("header name `{}` is not a valid HTTP token", name.escape_debug()));
+                self.problem(format!(
+                    "header name `{}` is not a valid HTTP token",
+                    name.escape_debug()
+                ));
             } else if name.eq_ignore_ascii_case("authorization") {
                 self.problem("`headers` must not set Authorization; tokenward sets it".into());
-            } else if headers[..i].iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            } else if headers[..i]
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name))
+            {
                 self.problem(format!("header `{name}` is set twice"));
             }
             if !is_header_value(value) {
@@ -697,28 +764,51 @@ impl ConfigBuilder {
             None | Some("background") => RefreshMode::Background,
             Some("inline") => RefreshMode::Inline,
             Some(other) => {
-                self.problem(format!("`refresh_mode` `{other}` is not `background` or `inline`"));
+                self.problem(format!(
+                    "`refresh_mode` `{other}` is not `background` or `inline`"
+                ));
                 RefreshMode::Background
             }
         };
-        let nonzero = |me: &mut ConfigBuilder, d: Option<Duration>, key: &str, default: Duration| match d {
-            Some(d) if d.is_zero() => {
-                me.problem(format!("`{key}` must be greater than 0"));
-                default
-            }
-            Some(d) => d,
-            None => default,
-        };
-        let (self_default_lifetime, self_connect_timeout, self_request_timeout) =
-            (self.default_lifetime, self.connect_timeout, self.request_timeout);
-        let default_lifetime = nonzero(&mut self, self_default_lifetime, "default_lifetime_secs", Duration::from_secs(3600));
-        let connect_timeout = nonzero(&mut self, self_connect_timeout, "timeouts.connect_ms", Duration::from_secs(10));
-        let request_timeout = nonzero(&mut self, self_request_timeout, "timeouts.request_ms", Duration::from_secs(30));
+        let nonzero =
+            |me: &mut ConfigBuilder, d: Option<Duration>, key: &str, default: Duration| match d {
+                Some(d) if d.is_zero() => {
+                    me.problem(format!("`{key}` must be greater than 0"));
+                    default
+                }
+                Some(d) => d,
+                None => default,
+            };
+        let (self_default_lifetime, self_connect_timeout, self_request_timeout) = (
+            self.default_lifetime,
+            self.connect_timeout,
+            self.request_timeout,
+        );
+        let default_lifetime = nonzero(
+            &mut self,
+            self_default_lifetime,
+            "default_lifetime_secs",
+            Duration::from_secs(3600),
+        );
+        let connect_timeout = nonzero(
+            &mut self,
+            self_connect_timeout,
+            "timeouts.connect_ms",
+            Duration::from_secs(10),
+        );
+        let request_timeout = nonzero(
+            &mut self,
+            self_request_timeout,
+            "timeouts.request_ms",
+            Duration::from_secs(30),
+        );
         let max_attempts = match self.max_attempts {
             None => 3,
             Some(n @ 1..=20) => n as u32,
             Some(n) => {
-                self.problem(format!("`retry.max_attempts` must be between 1 and 20 (got {n})"));
+                self.problem(format!(
+                    "`retry.max_attempts` must be between 1 and 20 (got {n})"
+                ));
                 3
             }
         };
@@ -729,16 +819,24 @@ impl ConfigBuilder {
         }
         let rate_limit = match self.rate_limit {
             None => None,
-            Some((requests, per)) if requests == 0 || per.is_zero() || requests > u32::MAX as u64 => {
-                self.problem("`rate_limit.requests` and `rate_limit.per_ms` must be greater than 0".into());
+            Some((requests, per))
+                if requests == 0 || per.is_zero() || requests > u32::MAX as u64 =>
+            {
+                self.problem(
+                    "`rate_limit.requests` and `rate_limit.per_ms` must be greater than 0".into(),
+                );
                 None
             }
-            Some((requests, per)) => Some(RateLimit { requests: requests as u32, per }),
+            Some((requests, per)) => Some(RateLimit {
+                requests: requests as u32,
+                per,
+            }),
         };
         if let Some(proxy) = &self.proxy {
             if let Err(e) = ureq::Proxy::new(proxy) {
                 let shown = proxy.split('@').next_back().unwrap_or_default();
-                self.problems.push(format!("`proxy` `…{shown}` is not a valid proxy URL: {e}"));
+                self.problems
+                    .push(format!("`proxy` `…{shown}` is not a valid proxy URL: {e}"));
             }
         }
         let max_response_bytes = match self.max_response_bytes {
@@ -750,7 +848,10 @@ impl ConfigBuilder {
             None => 16 << 20,
         };
         if !self.problems.is_empty() {
-            return Err(Error::config(format!("configuration rejected: {}.", self.problems.join("; "))));
+            return Err(Error::config(format!(
+                "configuration rejected: {}.",
+                self.problems.join("; ")
+            )));
         }
         Ok(Config {
             location: location.expect("a missing location is reported as a problem"),
@@ -767,7 +868,11 @@ impl ConfigBuilder {
             refresh_mode,
             connect_timeout,
             request_timeout,
-            retry: RetryPolicy { max_attempts, base_delay, max_delay },
+            retry: RetryPolicy {
+                max_attempts,
+                base_delay,
+                max_delay,
+            },
             tls,
             proxy: self.proxy,
             allow_http,
@@ -839,7 +944,9 @@ impl ConfigBuilder {
             }
             AuthMethod::PrivateKeyJwt => {
                 if sources > 0 {
-                    self.problem("private_key_jwt uses `private_key_file`, not a client secret".into());
+                    self.problem(
+                        "private_key_jwt uses `private_key_file`, not a client secret".into(),
+                    );
                 }
                 let Some(path) = self.private_key_file.take() else {
                     self.problem("auth_method private_key_jwt needs `private_key_file`".into());
@@ -879,7 +986,10 @@ impl ConfigBuilder {
                         })
                         .collect();
                     if tls.extra_roots.is_empty() {
-                        self.problem(format!("`tls.ca_file` {} contains no PEM certificate", path.display()));
+                        self.problem(format!(
+                            "`tls.ca_file` {} contains no PEM certificate",
+                            path.display()
+                        ));
                     }
                 }
                 Err(msg) => self.problem(msg),
@@ -912,46 +1022,115 @@ impl ConfigBuilder {
                     }
                 };
                 match (certs.is_empty(), key) {
-                    (false, Some(key)) => tls.client_cert = Some(ureq::tls::ClientCert::new_with_certs(&certs, key)),
-                    (true, _) => self.problem("`tls.client_cert_file` contains no PEM certificate".into()),
-                    (_, None) => self.problem("`tls.client_key_file` contains no PEM private key".into()),
+                    (false, Some(key)) => {
+                        tls.client_cert = Some(ureq::tls::ClientCert::new_with_certs(&certs, key))
+                    }
+                    (true, _) => {
+                        self.problem("`tls.client_cert_file` contains no PEM certificate".into())
+                    }
+                    (_, None) => {
+                        self.problem("`tls.client_key_file` contains no PEM private key".into())
+                    }
                 }
             }
-            _ => self.problem("set both `tls.client_cert_file` and `tls.client_key_file`, or neither".into()),
+            _ => self.problem(
+                "set both `tls.client_cert_file` and `tls.client_key_file`, or neither".into(),
+            ),
         }
         tls
     }
 }
 
 fn read_secret_file(path: &Path) -> std::result::Result<Secret, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("`client_secret_file` {} cannot be read: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "`client_secret_file` {} cannot be read: {e}",
+            path.display()
+        )
+    })?;
     let secret = Secret::new(text.trim_end_matches(['\r', '\n']));
     drop(zeroize::Zeroizing::new(text));
     Ok(secret)
 }
 
-fn read_pem(path: &Path, key: &str) -> std::result::Result<Vec<ureq::tls::PemItem<'static>>, String> {
+fn read_pem(
+    path: &Path,
+    key: &str,
+) -> std::result::Result<Vec<ureq::tls::PemItem<'static>>, String> {
     let bytes = zeroize::Zeroizing::new(
-        std::fs::read(path).map_err(|e| format!("`{key}` {} cannot be read: {e}", path.display()))?,
+        std::fs::read(path)
+            .map_err(|e| format!("`{key}` {} cannot be read: {e}", path.display()))?,
     );
     ureq::tls::parse_pem(&bytes)
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| format!("`{key}` {} is not valid PEM: {e}", path.display()))
 }
 
+/// The members of a JSON object in document order, values left unparsed.
+fn ordered_object(text: &str) -> serde_json::Result<Vec<(String, Box<RawValue>)>> {
+    struct Entries;
+    impl<'de> Visitor<'de> for Entries {
+        type Value = Vec<(String, Box<RawValue>)>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(entry) = map.next_entry::<String, Box<RawValue>>()? {
+                out.push(entry);
+            }
+            Ok(out)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let entries = (&mut de).deserialize_map(Entries)?;
+    de.end()?;
+    Ok(entries)
+}
+
 const KNOWN_KEYS: &[&str] = &[
-    "token_url", "issuer", "client_id", "client_secret", "client_secret_file", "client_secret_env",
-    "auth_method", "private_key_file", "private_key_id", "scope", "audience", "resource",
-    "extra_params", "headers", "api_base_urls", "refresh_before_secs", "default_lifetime_secs",
-    "error_cooldown_ms", "refresh_mode", "timeouts", "retry", "tls", "proxy", "allow_http",
-    "graphql_auth_errors", "rate_limit", "max_response_bytes",
+    "token_url",
+    "issuer",
+    "client_id",
+    "client_secret",
+    "client_secret_file",
+    "client_secret_env",
+    "auth_method",
+    "private_key_file",
+    "private_key_id",
+    "scope",
+    "audience",
+    "resource",
+    "extra_params",
+    "headers",
+    "api_base_urls",
+    "refresh_before_secs",
+    "default_lifetime_secs",
+    "error_cooldown_ms",
+    "refresh_mode",
+    "timeouts",
+    "retry",
+    "tls",
+    "proxy",
+    "allow_http",
+    "graphql_auth_errors",
+    "rate_limit",
+    "max_response_bytes",
 ];
 
 /// Form parameters tokenward sets itself; `extra_params` may not override them.
 const RESERVED_PARAMS: &[&str] = &[
-    "grant_type", "client_id", "client_secret", "client_assertion", "client_assertion_type",
-    "scope", "audience", "resource",
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+    "scope",
+    "audience",
+    "resource",
 ];
 
 /// The known key closest to a typo (edit distance ≤ 2), for "did you mean" hints.
@@ -962,7 +1141,11 @@ fn suggest<'a>(unknown: &str, known: &[&'a str]) -> Option<&'a str> {
         for (i, ca) in a.chars().enumerate() {
             let mut cur = vec![i + 1];
             for (j, cb) in b.iter().enumerate() {
-                cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+                cur.push(
+                    (prev[j] + usize::from(ca != *cb))
+                        .min(prev[j + 1] + 1)
+                        .min(cur[j] + 1),
+                );
             }
             prev = cur;
         }
@@ -980,7 +1163,8 @@ fn suggest<'a>(unknown: &str, known: &[&'a str]) -> Option<&'a str> {
 mod tests {
     use super::*;
 
-    const BASE: &str = r#""token_url":"https://idp.example.com/oauth/token","client_id":"c","client_secret":"s""#;
+    const BASE: &str =
+        r#""token_url":"https://idp.example.com/oauth/token","client_id":"c","client_secret":"s""#;
 
     fn json(extra: &str) -> Result<Config> {
         let sep = if extra.is_empty() { "" } else { "," };
@@ -1000,7 +1184,9 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named_with_a_hint() {
-        let e = Config::from_json(r#"{"token_url":"https://i/t","client_id":"c","client_secert":"s"}"#).unwrap_err();
+        let e =
+            Config::from_json(r#"{"token_url":"https://i/t","client_id":"c","client_secert":"s"}"#)
+                .unwrap_err();
         assert!(e.message().contains("`client_secert`"), "{e}");
         assert!(e.message().contains("did you mean `client_secret`"), "{e}");
         let e = json(r#""timeouts":{"request":5}"#).unwrap_err();
@@ -1009,9 +1195,13 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported_once() {
-        let e = Config::from_json(r#"{"refresh_before_secs":-1,"headers":{"x":"a\r\nb"}}"#).unwrap_err();
+        let e = Config::from_json(r#"{"refresh_before_secs":-1,"headers":{"x":"a\r\nb"}}"#)
+            .unwrap_err();
         let m = e.message();
-        assert!(m.contains("`refresh_before_secs` must be a whole number"), "{m}");
+        assert!(
+            m.contains("`refresh_before_secs` must be a whole number"),
+            "{m}"
+        );
         assert!(m.contains("`token_url`"), "{m}");
         assert!(m.contains("`client_id` is required"), "{m}");
         assert!(m.contains("CR, LF"), "{m}");
@@ -1025,6 +1215,17 @@ mod tests {
     }
 
     #[test]
+    fn headers_keep_document_order() {
+        let c = json(r#""headers":{"tenant-code":"T1","api-version":"2","X-A":"3"}"#).unwrap();
+        let names: Vec<&str> = c.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["tenant-code", "api-version", "X-A"]);
+        let e = json(r#""headers":{"x":1}"#).unwrap_err();
+        assert!(e.message().contains("`headers.x` must be a string"), "{e}");
+        let e = json(r#""headers":[1]"#).unwrap_err();
+        assert!(e.message().contains("`headers` must be an object"), "{e}");
+    }
+
+    #[test]
     fn header_rules() {
         assert!(json(r#""headers":{"tenant-code":"T1","api-version":"2"}"#).is_ok());
         for bad in [
@@ -1032,7 +1233,11 @@ mod tests {
             r#""headers":{"x":"a\u0000b"}"#,
             r#""headers":{"Authorization":"Basic x"}"#,
         ] {
-            assert_eq!(json(bad).unwrap_err().kind(), crate::ErrorKind::Config, "{bad}");
+            assert_eq!(
+                json(bad).unwrap_err().kind(),
+                crate::ErrorKind::Config,
+                "{bad}"
+            );
         }
     }
 
@@ -1054,7 +1259,11 @@ mod tests {
             Credential::Secret(s) => assert_eq!(s.expose(), "from-file"),
             _ => panic!("expected a secret"),
         }
-        let e = Config::builder().token_url("https://i/t").client_id("c").build().unwrap_err();
+        let e = Config::builder()
+            .token_url("https://i/t")
+            .client_id("c")
+            .build()
+            .unwrap_err();
         assert!(e.message().contains("client secret is required"), "{e}");
     }
 
@@ -1082,13 +1291,21 @@ mod tests {
             ("API_TENANT_CODE", "T1"),
             ("API_VERSION", "2"),
         ];
-        let c = Config::from_vars("API_", |n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())).unwrap();
+        let c = Config::from_vars("API_", |n| {
+            vars.iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap();
         assert!(matches!(&c.location, TokenLocation::Url(u) if u.ends_with("/oauth2/token")));
         assert_eq!(c.request.scope_param().as_deref(), Some("EventsApi other"));
         assert_eq!(c.api_origins[0].host, "api.example.com");
         assert_eq!(
             c.headers,
-            vec![("tenant-code".to_string(), "T1".to_string()), ("api-version".to_string(), "2".to_string())]
+            vec![
+                ("tenant-code".to_string(), "T1".to_string()),
+                ("api-version".to_string(), "2".to_string())
+            ]
         );
         let e = Config::from_vars("NOPE_", |_| None).unwrap_err();
         assert!(e.message().contains("NOPE_TOKEN_URL"), "{e}");

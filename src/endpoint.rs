@@ -76,7 +76,10 @@ impl TokenEndpoint {
 
     /// Replace the client secret. Only meaningful for the secret-based methods.
     pub(crate) fn replace_secret(&self, secret: Secret) -> Result<()> {
-        if !matches!(self.auth_method, AuthMethod::ClientSecretPost | AuthMethod::ClientSecretBasic) {
+        if !matches!(
+            self.auth_method,
+            AuthMethod::ClientSecretPost | AuthMethod::ClientSecretBasic
+        ) {
             return Err(Error::config(
                 "set_client_secret needs auth_method client_secret_post or client_secret_basic",
             ));
@@ -140,7 +143,10 @@ impl TokenEndpoint {
                 percent_encode(&self.client_id, &mut pair);
                 pair.push(':');
                 percent_encode(secret.expose(), &mut pair);
-                basic = Some(Secret::new(format!("Basic {}", base64(pair.as_bytes(), false))));
+                basic = Some(Secret::new(format!(
+                    "Basic {}",
+                    base64(pair.as_bytes(), false)
+                )));
             }
             (Credential::Secret(secret), _) => {
                 form.push("client_id", &self.client_id);
@@ -149,12 +155,18 @@ impl TokenEndpoint {
             (Credential::Key(key), _) => {
                 let assertion = key.assertion(&self.client_id, url)?;
                 form.push("client_id", &self.client_id);
-                form.push("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+                form.push(
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                );
                 form.push("client_assertion", assertion.expose());
             }
             (Credential::Certificate, _) => form.push("client_id", &self.client_id),
         }
-        let mut headers = vec![("content-type", "application/x-www-form-urlencoded"), ("accept", "application/json")];
+        let mut headers = vec![
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("accept", "application/json"),
+        ];
         if let Some(value) = &basic {
             headers.push(("authorization", value.expose()));
         }
@@ -195,7 +207,11 @@ impl TokenEndpoint {
             peer: "OpenID discovery document",
         })?;
         if reply.status != 200 {
-            let kind = if reply.status >= 500 { ErrorKind::Server } else { ErrorKind::BadResponse };
+            let kind = if reply.status >= 500 {
+                ErrorKind::Server
+            } else {
+                ErrorKind::BadResponse
+            };
             return Err(Error::new(
                 kind,
                 format!(
@@ -219,10 +235,20 @@ impl TokenEndpoint {
         Ok(self.discovered.get_or_init(|| endpoint))
     }
 
-    fn parse(&self, reply: Reply, url: &str, issued: Instant, secret: Option<&Secret>) -> Result<Fetched> {
-        let json = serde_json::from_slice::<Value>(&reply.body).ok().filter(Value::is_object);
+    fn parse(
+        &self,
+        reply: Reply,
+        url: &str,
+        issued: Instant,
+        secret: Option<&Secret>,
+    ) -> Result<Fetched> {
+        let json = serde_json::from_slice::<Value>(&reply.body)
+            .ok()
+            .filter(Value::is_object);
         let success = (200..300).contains(&reply.status);
-        let has_token = json.as_ref().is_some_and(|j| j.get("access_token").is_some());
+        let has_token = json
+            .as_ref()
+            .is_some_and(|j| j.get("access_token").is_some());
         if !success || (json.as_ref().is_some_and(|j| j.get("error").is_some()) && !has_token) {
             return Err(error_response(&reply, json.as_ref(), url, secret));
         }
@@ -274,7 +300,10 @@ impl TokenEndpoint {
             value: value.clone(),
             lifetime,
             issued,
-            granted_scope: json.get("scope").and_then(Value::as_str).map(str::to_string),
+            granted_scope: json
+                .get("scope")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         })
     }
 }
@@ -294,10 +323,17 @@ fn expires_in(value: Option<&Value>) -> Option<Duration> {
 }
 
 /// Turn a non-success token response into a typed error (RFC 6749 §5.2).
-fn error_response(reply: &Reply, json: Option<&Value>, url: &str, secret: Option<&Secret>) -> Error {
+fn error_response(
+    reply: &Reply,
+    json: Option<&Value>,
+    url: &str,
+    secret: Option<&Secret>,
+) -> Error {
     let status = reply.status;
     let text = |key: &str| {
-        json.and_then(|j| j.get(key)).and_then(Value::as_str).map(|s| quote_body(scrub(s, secret).as_bytes(), 300))
+        json.and_then(|j| j.get(key))
+            .and_then(Value::as_str)
+            .map(|s| quote_body(scrub(s, secret).as_bytes(), 300))
     };
     let code = text("error");
     let description = text("error_description");
@@ -307,7 +343,9 @@ fn error_response(reply: &Reply, json: Option<&Value>, url: &str, secret: Option
         (429, _) => ErrorKind::RateLimited,
         (_, Some("invalid_client")) => ErrorKind::InvalidClient,
         (_, Some("invalid_scope")) => ErrorKind::InvalidScope,
-        (_, Some("unauthorized_client" | "unsupported_grant_type")) => ErrorKind::UnauthorizedClient,
+        (_, Some("unauthorized_client" | "unsupported_grant_type")) => {
+            ErrorKind::UnauthorizedClient
+        }
         (_, Some("temporarily_unavailable" | "server_error")) => ErrorKind::Server,
         (500.., _) => ErrorKind::Server,
         (401, _) => ErrorKind::InvalidClient,
@@ -329,12 +367,21 @@ fn error_response(reply: &Reply, json: Option<&Value>, url: &str, secret: Option
         (Some(c), Some(d)) => format!("{c}: \"{d}\""),
         (Some(c), None) => c.clone(),
         (None, _) if reply.body.is_empty() => "an empty body".to_string(),
-        (None, _) => format!("\"{}\"", quote_body(scrub(&String::from_utf8_lossy(&reply.body), secret).as_bytes(), 200)),
+        (None, _) => format!(
+            "\"{}\"",
+            quote_body(
+                scrub(&String::from_utf8_lossy(&reply.body), secret).as_bytes(),
+                200
+            )
+        ),
     };
-    Error::new(kind, format!("The token endpoint at {url} answered HTTP {status} with {what}.{hint}"))
-        .with_status(status)
-        .with_oauth(code, description)
-        .with_retry_after(retry_after)
+    Error::new(
+        kind,
+        format!("The token endpoint at {url} answered HTTP {status} with {what}.{hint}"),
+    )
+    .with_status(status)
+    .with_oauth(code, description)
+    .with_retry_after(retry_after)
 }
 
 /// Remove the client secret (raw or percent-encoded) from server-provided text, in case a
@@ -355,10 +402,22 @@ mod tests {
 
     #[test]
     fn expires_in_shapes() {
-        assert_eq!(expires_in(Some(&json!(3600))), Some(Duration::from_secs(3600)));
-        assert_eq!(expires_in(Some(&json!("3600"))), Some(Duration::from_secs(3600)));
-        assert_eq!(expires_in(Some(&json!(" 60 "))), Some(Duration::from_secs(60)));
-        assert_eq!(expires_in(Some(&json!(3599.5))), Some(Duration::from_millis(3_599_500)));
+        assert_eq!(
+            expires_in(Some(&json!(3600))),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(
+            expires_in(Some(&json!("3600"))),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(
+            expires_in(Some(&json!(" 60 "))),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            expires_in(Some(&json!(3599.5))),
+            Some(Duration::from_millis(3_599_500))
+        );
         assert_eq!(expires_in(Some(&json!(0))), Some(Duration::ZERO));
         assert_eq!(expires_in(Some(&json!(-5))), Some(Duration::ZERO));
         assert_eq!(expires_in(Some(&json!(null))), None);
@@ -369,7 +428,10 @@ mod tests {
     fn reply(status: u16, body: &str, headers: &[(&str, &str)]) -> Reply {
         Reply {
             status,
-            headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
             body: body.as_bytes().to_vec(),
         }
     }
@@ -382,25 +444,53 @@ mod tests {
 
     #[test]
     fn error_codes_map_to_kinds() {
-        assert_eq!(classify(400, r#"{"error":"invalid_client"}"#), ErrorKind::InvalidClient);
-        assert_eq!(classify(401, r#"{"error":"INVALID_CLIENT"}"#), ErrorKind::InvalidClient);
+        assert_eq!(
+            classify(400, r#"{"error":"invalid_client"}"#),
+            ErrorKind::InvalidClient
+        );
+        assert_eq!(
+            classify(401, r#"{"error":"INVALID_CLIENT"}"#),
+            ErrorKind::InvalidClient
+        );
         assert_eq!(classify(401, "<html>nope</html>"), ErrorKind::InvalidClient);
-        assert_eq!(classify(400, r#"{"error":"invalid_scope"}"#), ErrorKind::InvalidScope);
-        assert_eq!(classify(400, r#"{"error":"unsupported_grant_type"}"#), ErrorKind::UnauthorizedClient);
-        assert_eq!(classify(400, r#"{"error":"invalid_request"}"#), ErrorKind::OAuth);
+        assert_eq!(
+            classify(400, r#"{"error":"invalid_scope"}"#),
+            ErrorKind::InvalidScope
+        );
+        assert_eq!(
+            classify(400, r#"{"error":"unsupported_grant_type"}"#),
+            ErrorKind::UnauthorizedClient
+        );
+        assert_eq!(
+            classify(400, r#"{"error":"invalid_request"}"#),
+            ErrorKind::OAuth
+        );
         assert_eq!(classify(429, ""), ErrorKind::RateLimited);
         assert_eq!(classify(502, "<html>Bad Gateway</html>"), ErrorKind::Server);
-        assert_eq!(classify(400, r#"{"error":"temporarily_unavailable"}"#), ErrorKind::Server);
-        assert_eq!(classify(404, "<html>Not Found</html>"), ErrorKind::BadResponse);
+        assert_eq!(
+            classify(400, r#"{"error":"temporarily_unavailable"}"#),
+            ErrorKind::Server
+        );
+        assert_eq!(
+            classify(404, "<html>Not Found</html>"),
+            ErrorKind::BadResponse
+        );
         assert_eq!(classify(302, ""), ErrorKind::BadResponse);
         assert_eq!(classify(408, ""), ErrorKind::Timeout);
         // A non-string error member (Spring-style) is not an OAuth code.
-        assert_eq!(classify(400, r#"{"error":{"x":1},"status":400}"#), ErrorKind::BadResponse);
+        assert_eq!(
+            classify(400, r#"{"error":{"x":1},"status":400}"#),
+            ErrorKind::BadResponse
+        );
     }
 
     #[test]
     fn error_message_has_status_code_description_and_retry_after() {
-        let r = reply(429, r#"{"error":"slow_down","error_description":"Too many"}"#, &[("retry-after", "7")]);
+        let r = reply(
+            429,
+            r#"{"error":"slow_down","error_description":"Too many"}"#,
+            &[("retry-after", "7")],
+        );
         let json = serde_json::from_slice::<Value>(&r.body).ok();
         let e = error_response(&r, json.as_ref(), "https://idp/token", None);
         assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
@@ -413,7 +503,11 @@ mod tests {
     #[test]
     fn echoed_secrets_are_scrubbed() {
         let secret = Secret::new("xY9#mK2$ secret");
-        let r = reply(400, "client_secret=xY9%23mK2%24%20secret rejected; raw xY9#mK2$ secret", &[]);
+        let r = reply(
+            400,
+            "client_secret=xY9%23mK2%24%20secret rejected; raw xY9#mK2$ secret",
+            &[],
+        );
         let e = error_response(&r, None, "https://idp/token", Some(&secret));
         assert!(!e.message().contains("xY9"), "{e}");
     }

@@ -130,7 +130,11 @@ impl Error {
         self
     }
 
-    pub(crate) fn with_oauth(mut self, error: Option<String>, description: Option<String>) -> Error {
+    pub(crate) fn with_oauth(
+        mut self,
+        error: Option<String>,
+        description: Option<String>,
+    ) -> Error {
         let inner = self.inner_mut();
         inner.oauth_error = error;
         inner.oauth_error_description = description;
@@ -228,7 +232,11 @@ pub(crate) fn quote_body(body: &[u8], max: usize) -> String {
             out.push('…');
             break;
         }
-        let ch = if ch.is_control() || ch.is_whitespace() { ' ' } else { ch };
+        let ch = if ch.is_control() || ch.is_whitespace() {
+            ' '
+        } else {
+            ch
+        };
         if ch == ' ' {
             if last_space || out.is_empty() {
                 continue;
@@ -249,7 +257,10 @@ mod tests {
     #[test]
     fn quote_body_collapses_whitespace_and_truncates() {
         let body = b"<html>\r\n  <body>Bad\tGateway</body>\n</html>";
-        assert_eq!(quote_body(body, 200), "<html> <body>Bad Gateway</body> </html>");
+        assert_eq!(
+            quote_body(body, 200),
+            "<html> <body>Bad Gateway</body> </html>"
+        );
         let long = "x".repeat(500);
         let quoted = quote_body(long.as_bytes(), 200);
         assert_eq!(quoted.chars().count(), 201);

@@ -68,7 +68,10 @@ impl Events {
     pub(crate) fn emit(&self, kind: EventKind, message: impl FnOnce() -> String) {
         let guard = self.hook.read();
         if let Some(hook) = guard.as_ref() {
-            let event = Event { kind, message: message() };
+            let event = Event {
+                kind,
+                message: message(),
+            };
             let _ = catch_unwind(AssertUnwindSafe(|| hook(&event)));
         }
     }

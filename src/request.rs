@@ -32,7 +32,12 @@ pub struct Request {
 impl Request {
     /// A request with any method (e.g. `"PATCH"`).
     pub fn new(method: &str, url: &str) -> Request {
-        Request { method: method.to_ascii_uppercase(), url: url.to_string(), headers: Vec::new(), body: None }
+        Request {
+            method: method.to_ascii_uppercase(),
+            url: url.to_string(),
+            headers: Vec::new(),
+            body: None,
+        }
     }
 
     /// `GET url`.
@@ -59,22 +64,35 @@ impl Request {
 
     fn is_idempotent(&self) -> bool {
         // RFC 9110 §9.2.2
-        matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE")
+        matches!(
+            self.method.as_str(),
+            "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"
+        )
     }
 
     fn validate(&self) -> Result<()> {
         if !is_header_name(&self.method) {
-            return Err(invalid(format!("`{}` is not a valid HTTP method", self.method.escape_debug())));
+            return Err(invalid(format!(
+                "`{}` is not a valid HTTP method",
+                self.method.escape_debug()
+            )));
         }
         for (name, value) in &self.headers {
             if !is_header_name(name) {
-                return Err(invalid(format!("header name `{}` is not a valid HTTP token", name.escape_debug())));
+                return Err(invalid(format!(
+                    "header name `{}` is not a valid HTTP token",
+                    name.escape_debug()
+                )));
             }
             if !is_header_value(value) {
-                return Err(invalid(format!("header `{name}` has CR, LF, NUL or another control character in its value")));
+                return Err(invalid(format!(
+                    "header `{name}` has CR, LF, NUL or another control character in its value"
+                )));
             }
             if name.eq_ignore_ascii_case("authorization") {
-                return Err(invalid("requests must not set Authorization; tokenward sets it".into()));
+                return Err(invalid(
+                    "requests must not set Authorization; tokenward sets it".into(),
+                ));
             }
         }
         Ok(())
@@ -86,7 +104,10 @@ impl fmt::Debug for Request {
         f.debug_struct("Request")
             .field("method", &self.method)
             .field("url", &self.url)
-            .field("headers", &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
             .field("body_len", &self.body.as_ref().map(Vec::len))
             .finish()
     }
@@ -108,8 +129,12 @@ impl Response {
 
     /// A header's value (case-insensitive); repeated headers are joined with `", "`.
     pub fn header(&self, name: &str) -> Option<String> {
-        let values: Vec<&str> =
-            self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect();
+        let values: Vec<&str> = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect();
         (!values.is_empty()).then(|| values.join(", "))
     }
 
@@ -131,12 +156,18 @@ impl Response {
 
 impl fmt::Debug for Response {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Response").field("status", &self.status).field("body_len", &self.body.len()).finish()
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("body_len", &self.body.len())
+            .finish()
     }
 }
 
 fn invalid(message: String) -> Error {
-    Error::new(ErrorKind::InvalidArgument, format!("The request was not sent: {message}."))
+    Error::new(
+        ErrorKind::InvalidArgument,
+        format!("The request was not sent: {message}."),
+    )
 }
 
 /// A token bucket: `requests` per `per`, starting full. Callers wait for a permit.
@@ -203,8 +234,10 @@ pub(crate) fn send(shared: &Arc<Shared>, request: Request) -> Result<Response> {
     let config = &shared.config;
     let started = Instant::now();
     let deadline = started + config.request_timeout;
-    let allowed = |origin: &Origin| config.api_origins.is_empty() || config.api_origins.contains(origin);
-    let origin = check_url(&request.url, "the request URL", config.allow_http).map_err(|e| invalid(e.message().into()))?;
+    let allowed =
+        |origin: &Origin| config.api_origins.is_empty() || config.api_origins.contains(origin);
+    let origin = check_url(&request.url, "the request URL", config.allow_http)
+        .map_err(|e| invalid(e.message().into()))?;
     if !allowed(&origin) {
         return Err(invalid(format!(
             "{origin} is not one of the configured api_base_urls, so the token is not sent there"
@@ -221,15 +254,26 @@ pub(crate) fn send(shared: &Arc<Shared>, request: Request) -> Result<Response> {
     let mut refreshed = false;
     let mut redirects = 0;
     loop {
-        let target = crate::url::origin_of(&url, "redirect target").map_err(|e| invalid(e.message().into()))?;
+        let target = crate::url::origin_of(&url, "redirect target")
+            .map_err(|e| invalid(e.message().into()))?;
         // The token goes only to allowed origins; a redirect elsewhere loses it.
-        let token = if allowed(&target) { Some(shared.token(None)?) } else { None };
-        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(2 + config.headers.len() + request.headers.len());
+        let token = if allowed(&target) {
+            Some(shared.token(None)?)
+        } else {
+            None
+        };
+        let mut headers: Vec<(&str, &str)> =
+            Vec::with_capacity(2 + config.headers.len() + request.headers.len());
         if let Some(token) = &token {
             headers.push(("Authorization", token.authorization()));
         }
         headers.extend(config.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-        headers.extend(request.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        headers.extend(
+            request
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str())),
+        );
         let outcome = shared.transport.execute(&Outgoing {
             method: &method,
             url: &url,
@@ -241,7 +285,11 @@ pub(crate) fn send(shared: &Arc<Shared>, request: Request) -> Result<Response> {
         });
         let reply = match outcome {
             Ok(reply) => reply,
-            Err(e) if e.is_transient() && request.is_idempotent() && attempt < config.retry.max_attempts => {
+            Err(e)
+                if e.is_transient()
+                    && request.is_idempotent()
+                    && attempt < config.retry.max_attempts =>
+            {
                 let delay = backoff(&config.retry, attempt, None);
                 if Instant::now() + delay >= deadline {
                     return Err(e);
@@ -252,7 +300,8 @@ pub(crate) fn send(shared: &Arc<Shared>, request: Request) -> Result<Response> {
             }
             Err(e) => return Err(e),
         };
-        let auth_failed = reply.status == 401 || (config.graphql_auth_errors && is_graphql_unauthenticated(&reply));
+        let auth_failed = reply.status == 401
+            || (config.graphql_auth_errors && is_graphql_unauthenticated(&reply));
         if let (true, Some(token)) = (auth_failed, &token) {
             if !refreshed {
                 // Evict exactly the token this request carried; others may already have.
@@ -265,8 +314,15 @@ pub(crate) fn send(shared: &Arc<Shared>, request: Request) -> Result<Response> {
         if reply.status == 403 && token.is_some() {
             return Err(forbidden(&reply, &url));
         }
-        if matches!(reply.status, 429 | 502 | 503 | 504) && request.is_idempotent() && attempt < config.retry.max_attempts {
-            let delay = backoff(&config.retry, attempt, reply.header("retry-after").and_then(parse_retry_after));
+        if matches!(reply.status, 429 | 502 | 503 | 504)
+            && request.is_idempotent()
+            && attempt < config.retry.max_attempts
+        {
+            let delay = backoff(
+                &config.retry,
+                attempt,
+                reply.header("retry-after").and_then(parse_retry_after),
+            );
             if Instant::now() + delay < deadline {
                 std::thread::sleep(delay);
                 attempt += 1;
@@ -278,13 +334,20 @@ pub(crate) fn send(shared: &Arc<Shared>, request: Request) -> Result<Response> {
                 if redirects >= MAX_REDIRECTS {
                     return Err(Error::new(
                         ErrorKind::BadResponse,
-                        format!("The API at {} redirected more than {MAX_REDIRECTS} times.", request.url),
+                        format!(
+                            "The API at {} redirected more than {MAX_REDIRECTS} times.",
+                            request.url
+                        ),
                     ));
                 }
                 url = resolve(&url, location).ok_or_else(|| {
-                    Error::new(ErrorKind::BadResponse, format!("The API at {url} redirected to an invalid Location."))
+                    Error::new(
+                        ErrorKind::BadResponse,
+                        format!("The API at {url} redirected to an invalid Location."),
+                    )
                 })?;
-                check_url(&url, "the redirect target", config.allow_http).map_err(|e| invalid(e.message().into()))?;
+                check_url(&url, "the redirect target", config.allow_http)
+                    .map_err(|e| invalid(e.message().into()))?;
                 // RFC 9110 §15.4: 303 always, and 301/302 after POST, continue as GET.
                 if reply.status == 303 || (matches!(reply.status, 301 | 302) && method == "POST") {
                     method = "GET".into();
@@ -294,7 +357,11 @@ pub(crate) fn send(shared: &Arc<Shared>, request: Request) -> Result<Response> {
                 continue;
             }
         }
-        return Ok(Response { status: reply.status, headers: reply.headers, body: reply.body });
+        return Ok(Response {
+            status: reply.status,
+            headers: reply.headers,
+            body: reply.body,
+        });
     }
 }
 
@@ -305,11 +372,15 @@ fn is_graphql_unauthenticated(reply: &Reply) -> bool {
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(&reply.body) else {
         return false;
     };
-    json.get("errors").and_then(|e| e.as_array()).is_some_and(|errors| {
-        errors.iter().any(|e| {
-            e.pointer("/extensions/code").and_then(|c| c.as_str()).is_some_and(|c| c.eq_ignore_ascii_case("UNAUTHENTICATED"))
+    json.get("errors")
+        .and_then(|e| e.as_array())
+        .is_some_and(|errors| {
+            errors.iter().any(|e| {
+                e.pointer("/extensions/code")
+                    .and_then(|c| c.as_str())
+                    .is_some_and(|c| c.eq_ignore_ascii_case("UNAUTHENTICATED"))
+            })
         })
-    })
 }
 
 /// The auth-params of a `WWW-Authenticate: Bearer ...` challenge (RFC 6750 §3).
@@ -328,7 +399,9 @@ fn bearer_params(reply: &Reply) -> Vec<(String, String)> {
         while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
             chars.next();
         }
-        let name: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=' && *c != ',' && !c.is_whitespace())).collect();
+        let name: String =
+            std::iter::from_fn(|| chars.next_if(|c| *c != '=' && *c != ',' && !c.is_whitespace()))
+                .collect();
         if name.is_empty() {
             break;
         }
@@ -360,7 +433,10 @@ fn bearer_params(reply: &Reply) -> Vec<(String, String)> {
 }
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    params
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn unauthorized(reply: &Reply, url: &str) -> Error {
@@ -372,7 +448,11 @@ fn unauthorized(reply: &Reply, url: &str) -> Error {
         (Some(c), None) => format!(" ({c})"),
         _ => String::new(),
     };
-    let what = if reply.status == 401 { "HTTP 401" } else { "a GraphQL UNAUTHENTICATED error" };
+    let what = if reply.status == 401 {
+        "HTTP 401"
+    } else {
+        "a GraphQL UNAUTHENTICATED error"
+    };
     Error::new(
         ErrorKind::Unauthorized,
         format!(
@@ -414,7 +494,9 @@ fn resolve(base: &str, location: &str) -> Option<String> {
     if let Some(rest) = location.strip_prefix("//") {
         return Some(format!("{}{rest}", &base[..scheme_end]));
     }
-    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let path_start = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
     if location.starts_with('/') {
         return Some(format!("{}{location}", &base[..path_start]));
     }
@@ -428,12 +510,18 @@ mod tests {
     use super::*;
 
     fn reply_with(header: &str) -> Reply {
-        Reply { status: 403, headers: vec![("www-authenticate".into(), header.into())], body: Vec::new() }
+        Reply {
+            status: 403,
+            headers: vec![("www-authenticate".into(), header.into())],
+            body: Vec::new(),
+        }
     }
 
     #[test]
     fn bearer_challenge_params() {
-        let r = reply_with(r#"Bearer realm="api", error="insufficient_scope", scope="admin:write read", error_description="needs \"admin\"""#);
+        let r = reply_with(
+            r#"Bearer realm="api", error="insufficient_scope", scope="admin:write read", error_description="needs \"admin\"""#,
+        );
         let p = bearer_params(&r);
         assert_eq!(param(&p, "error"), Some("insufficient_scope"));
         assert_eq!(param(&p, "scope"), Some("admin:write read"));
@@ -441,7 +529,10 @@ mod tests {
         assert!(bearer_params(&reply_with("Basic realm=x")).is_empty());
         let p = bearer_params(&reply_with("bearer error=invalid_token"));
         assert_eq!(param(&p, "error"), Some("invalid_token"));
-        let e = forbidden(&reply_with(r#"Bearer error="insufficient_scope", scope="admin:write""#), "https://api/x");
+        let e = forbidden(
+            &reply_with(r#"Bearer error="insufficient_scope", scope="admin:write""#),
+            "https://api/x",
+        );
         assert_eq!(e.kind(), ErrorKind::Forbidden);
         assert_eq!(e.required_scope(), Some("admin:write"));
     }
@@ -449,40 +540,84 @@ mod tests {
     #[test]
     fn location_resolution() {
         let base = "https://api.example.com/v1/items?x=1";
-        assert_eq!(resolve(base, "https://other/x").as_deref(), Some("https://other/x"));
-        assert_eq!(resolve(base, "//cdn.example.com/a").as_deref(), Some("https://cdn.example.com/a"));
-        assert_eq!(resolve(base, "/v2/items").as_deref(), Some("https://api.example.com/v2/items"));
-        assert_eq!(resolve(base, "other").as_deref(), Some("https://api.example.com/v1/other"));
+        assert_eq!(
+            resolve(base, "https://other/x").as_deref(),
+            Some("https://other/x")
+        );
+        assert_eq!(
+            resolve(base, "//cdn.example.com/a").as_deref(),
+            Some("https://cdn.example.com/a")
+        );
+        assert_eq!(
+            resolve(base, "/v2/items").as_deref(),
+            Some("https://api.example.com/v2/items")
+        );
+        assert_eq!(
+            resolve(base, "other").as_deref(),
+            Some("https://api.example.com/v1/other")
+        );
         assert_eq!(resolve("https://h", "p").as_deref(), Some("https://h/p"));
     }
 
     #[test]
     fn graphql_unauthenticated_detection() {
-        let mk = |status, body: &str| Reply { status, headers: Vec::new(), body: body.as_bytes().to_vec() };
-        assert!(is_graphql_unauthenticated(&mk(200, r#"{"data":null,"errors":[{"extensions":{"code":"UNAUTHENTICATED"}}]}"#)));
-        assert!(!is_graphql_unauthenticated(&mk(200, r#"{"data":{},"errors":[{"extensions":{"code":"FORBIDDEN"}}]}"#)));
+        let mk = |status, body: &str| Reply {
+            status,
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+        };
+        assert!(is_graphql_unauthenticated(&mk(
+            200,
+            r#"{"data":null,"errors":[{"extensions":{"code":"UNAUTHENTICATED"}}]}"#
+        )));
+        assert!(!is_graphql_unauthenticated(&mk(
+            200,
+            r#"{"data":{},"errors":[{"extensions":{"code":"FORBIDDEN"}}]}"#
+        )));
         assert!(!is_graphql_unauthenticated(&mk(200, "not json")));
-        assert!(!is_graphql_unauthenticated(&mk(500, r#"{"errors":[{"extensions":{"code":"UNAUTHENTICATED"}}]}"#)));
+        assert!(!is_graphql_unauthenticated(&mk(
+            500,
+            r#"{"errors":[{"extensions":{"code":"UNAUTHENTICATED"}}]}"#
+        )));
     }
 
     #[test]
     fn requests_with_bad_headers_are_refused() {
-        assert!(Request::get("https://x").header("a", "b\r\nc: d").validate().is_err());
-        assert!(Request::get("https://x").header("Authorization", "Bearer x").validate().is_err());
-        assert!(Request::get("https://x").header("bad name", "v").validate().is_err());
+        assert!(Request::get("https://x")
+            .header("a", "b\r\nc: d")
+            .validate()
+            .is_err());
+        assert!(Request::get("https://x")
+            .header("Authorization", "Bearer x")
+            .validate()
+            .is_err());
+        assert!(Request::get("https://x")
+            .header("bad name", "v")
+            .validate()
+            .is_err());
         assert!(Request::new("GE T", "https://x").validate().is_err());
-        assert!(Request::post("https://x").header("content-type", "application/json").validate().is_ok());
+        assert!(Request::post("https://x")
+            .header("content-type", "application/json")
+            .validate()
+            .is_ok());
     }
 
     #[test]
     fn token_bucket_starts_full_then_paces() {
-        let limiter = RateLimiter::new(RateLimit { requests: 2, per: Duration::from_millis(100) });
+        let limiter = RateLimiter::new(RateLimit {
+            requests: 2,
+            per: Duration::from_millis(100),
+        });
         let deadline = Instant::now() + Duration::from_secs(5);
         let started = Instant::now();
         for _ in 0..4 {
             limiter.acquire(deadline).unwrap();
         }
-        assert!(started.elapsed() >= Duration::from_millis(90), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() >= Duration::from_millis(90),
+            "{:?}",
+            started.elapsed()
+        );
         let e = limiter.acquire(Instant::now()).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::RateLimited);
     }

@@ -9,13 +9,20 @@ use crate::config::RetryPolicy;
 /// The delay before attempt `attempt + 1` (`attempt` counts from 1): the server's
 /// `Retry-After` when it gave one, else a uniformly random delay up to
 /// `min(max_delay, base_delay * 2^(attempt-1))` ("full jitter").
-pub(crate) fn backoff(policy: &RetryPolicy, attempt: u32, retry_after: Option<Duration>) -> Duration {
+pub(crate) fn backoff(
+    policy: &RetryPolicy,
+    attempt: u32,
+    retry_after: Option<Duration>,
+) -> Duration {
     if let Some(hint) = retry_after {
         return hint;
     }
     let ceiling = policy
         .base_delay
-        .saturating_mul(1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX))
+        .saturating_mul(
+            1u32.checked_shl(attempt.saturating_sub(1))
+                .unwrap_or(u32::MAX),
+        )
         .min(policy.max_delay);
     ceiling.mul_f64(random_unit())
 }
@@ -67,16 +74,26 @@ fn parse_http_date(s: &str) -> Option<u64> {
             let (d, m, y) = (it.next()?, it.next()?, it.next()?);
             let y: u64 = y.parse().ok()?;
             // RFC 9110: a two-digit year more than 50 years in the future is in the past.
-            let y = if y < 100 { if y < 70 { 2000 + y } else { 1900 + y } } else { y };
+            let y = if y < 100 {
+                if y < 70 {
+                    2000 + y
+                } else {
+                    1900 + y
+                }
+            } else {
+                y
+            };
             (d.parse().ok()?, m, y, *t)
         }
         // Sun Nov  6 08:49:37 1994
         [_, m, d, t, y] => (d.parse().ok()?, *m, y.parse().ok()?, *t),
         _ => return None,
     };
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        .iter()
-        .position(|m| m.eq_ignore_ascii_case(month))? as u64
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| m.eq_ignore_ascii_case(month))? as u64
         + 1;
     let mut hms = time.split(':').map(|p| p.parse::<u64>().ok());
     let (h, mi, sec) = (hms.next()??, hms.next()??, hms.next()??);
@@ -104,8 +121,14 @@ mod tests {
     #[test]
     fn http_dates_in_all_three_formats() {
         let expect = 784_111_777; // 1994-11-06T08:49:37Z
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(expect));
-        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), Some(expect));
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(expect)
+        );
+        assert_eq!(
+            parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"),
+            Some(expect)
+        );
         assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), Some(expect));
         assert_eq!(parse_http_date("yesterday"), None);
     }
@@ -113,8 +136,14 @@ mod tests {
     #[test]
     fn retry_after_seconds_past_dates_and_cap() {
         assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("99999999"), Some(Duration::from_secs(86_400)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            parse_retry_after("99999999"),
+            Some(Duration::from_secs(86_400))
+        );
         assert_eq!(parse_retry_after("-1"), None);
         assert_eq!(parse_retry_after("soon"), None);
     }
@@ -131,7 +160,10 @@ mod tests {
             assert!(backoff(&p, 2, None) < Duration::from_millis(200));
             assert!(backoff(&p, 40, None) < Duration::from_millis(300));
         }
-        assert_eq!(backoff(&p, 1, Some(Duration::from_secs(2))), Duration::from_secs(2));
+        assert_eq!(
+            backoff(&p, 1, Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
     }
 
     #[test]

@@ -46,7 +46,10 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// digits of its SHA-256.
 pub(crate) fn fingerprint(token: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-    digest.as_ref()[..4].iter().map(|b| format!("{b:02x}")).collect()
+    digest.as_ref()[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]

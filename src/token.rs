@@ -47,7 +47,9 @@ impl TokenRequest {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        scopes.into_iter().fold(self, |req, s| req.scope(s.as_ref()))
+        scopes
+            .into_iter()
+            .fold(self, |req, s| req.scope(s.as_ref()))
     }
 
     /// The `audience` parameter (Auth0-style providers).
@@ -138,7 +140,12 @@ pub(crate) struct Timing {
 impl Timing {
     /// `jitter` in [0, 1) picks how much of the allowed 10 % is taken off `refresh_at`, so a
     /// fleet started together does not refresh together.
-    pub(crate) fn new(issued: Instant, lifetime: Duration, refresh_before: Duration, jitter: f64) -> Timing {
+    pub(crate) fn new(
+        issued: Instant,
+        lifetime: Duration,
+        refresh_before: Duration,
+        jitter: f64,
+    ) -> Timing {
         let expires_at = add(issued, lifetime);
         let margin = Duration::from_secs(30).min(lifetime / 10);
         let usable_until = sub(expires_at, margin);
@@ -202,7 +209,10 @@ impl AccessToken {
     /// How long this token may still be handed out (until its expiry minus the safety
     /// margin); zero once it must not be used.
     pub fn remaining(&self) -> Duration {
-        self.inner.timing.usable_until.saturating_duration_since(Instant::now())
+        self.inner
+            .timing
+            .usable_until
+            .saturating_duration_since(Instant::now())
     }
 
     /// The lifetime the server granted (from `expires_in`, the JWT, or the default).
@@ -297,7 +307,10 @@ mod tests {
         assert_eq!(t.refresh_at - t0, secs(3300));
         let j = Timing::new(t0, secs(3600), secs(300), 0.999_999);
         let taken = (t.refresh_at - j.refresh_at).as_secs_f64();
-        assert!(taken > 29.9 && taken <= 30.0, "jitter takes up to 10% of the window: {taken}");
+        assert!(
+            taken > 29.9 && taken <= 30.0,
+            "jitter takes up to 10% of the window: {taken}"
+        );
     }
 
     #[test]
@@ -317,7 +330,12 @@ mod tests {
 
     #[test]
     fn huge_lifetimes_do_not_overflow() {
-        let t = Timing::new(Instant::now(), Duration::from_secs(u64::MAX / 2), secs(300), 0.5);
+        let t = Timing::new(
+            Instant::now(),
+            Duration::from_secs(u64::MAX / 2),
+            secs(300),
+            0.5,
+        );
         assert!(t.usable_until > Instant::now());
     }
 
@@ -345,7 +363,11 @@ mod tests {
 
     #[test]
     fn debug_shows_no_token() {
-        let t = AccessToken::new("secret-token-value".into(), None, Timing::new(Instant::now(), secs(60), secs(10), 0.0));
+        let t = AccessToken::new(
+            "secret-token-value".into(),
+            None,
+            Timing::new(Instant::now(), secs(60), secs(10), 0.0),
+        );
         let dbg = format!("{t:?}");
         assert!(!dbg.contains("secret-token-value"));
         assert!(dbg.contains(t.fingerprint()));

@@ -35,7 +35,10 @@ pub(crate) struct Reply {
 
 impl Reply {
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -58,7 +61,10 @@ impl Transport {
     pub(crate) fn new(config: &Config) -> Result<Transport> {
         let roots = trust_roots(&config.tls.extra_roots);
         let proxy = match &config.proxy {
-            Some(p) => Some(ureq::Proxy::new(p).map_err(|e| Error::config(format!("`proxy` is not usable: {e}")))?),
+            Some(p) => Some(
+                ureq::Proxy::new(p)
+                    .map_err(|e| Error::config(format!("`proxy` is not usable: {e}")))?,
+            ),
             None => ureq::Proxy::try_from_env(),
         };
         let settings = Settings {
@@ -109,15 +115,23 @@ impl Transport {
         if remaining.is_zero() {
             return Err(Error::new(
                 ErrorKind::Timeout,
-                format!("The {} at {} was not asked: the request deadline had already passed.", out.peer, out.url),
+                format!(
+                    "The {} at {} was not asked: the request deadline had already passed.",
+                    out.peer, out.url
+                ),
             ));
         }
-        let mut builder = ureq::http::Request::builder().method(out.method).uri(out.url);
+        let mut builder = ureq::http::Request::builder()
+            .method(out.method)
+            .uri(out.url);
         for (name, value) in out.headers {
             builder = builder.header(*name, *value);
         }
         let request = builder.body(out.body.unwrap_or_default()).map_err(|e| {
-            Error::new(ErrorKind::InvalidArgument, format!("The request to {} is not valid HTTP: {e}", out.url))
+            Error::new(
+                ErrorKind::InvalidArgument,
+                format!("The request to {} is not valid HTTP: {e}", out.url),
+            )
         })?;
         let agent = self.agent();
         let mut response = request
@@ -130,7 +144,12 @@ impl Transport {
         let headers = response
             .headers()
             .iter()
-            .map(|(n, v)| (n.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let body = response
             .body_mut()
@@ -138,7 +157,11 @@ impl Transport {
             .limit(out.body_limit)
             .read_to_vec()
             .map_err(|e| map_error(e, out))?;
-        Ok(Reply { status, headers, body })
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
     }
 }
 
@@ -168,7 +191,13 @@ fn trust_roots(extra: &[Certificate<'static>]) -> RootCerts {
     static OS_ROOTS: OnceLock<Arc<Vec<Certificate<'static>>>> = OnceLock::new();
     let os = OS_ROOTS.get_or_init(|| {
         let found = rustls_native_certs::load_native_certs();
-        Arc::new(found.certs.iter().map(|der| Certificate::from_der(der.as_ref()).to_owned()).collect())
+        Arc::new(
+            found
+                .certs
+                .iter()
+                .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+                .collect(),
+        )
     });
     match (os.is_empty(), extra.is_empty()) {
         (true, true) => RootCerts::WebPki,
@@ -188,6 +217,13 @@ fn map_error(e: ureq::Error, out: &Outgoing<'_>) -> Error {
         U::Timeout(which) => (ErrorKind::Timeout, format!("did not answer in time ({which:?} timeout)")),
         U::HostNotFound => (ErrorKind::Network, "host name could not be resolved; check the URL and DNS".into()),
         U::ConnectionFailed => (ErrorKind::Network, "connection failed; check that the server is up and reachable".into()),
+        U::Io(io) if io.get_ref().is_some_and(|e| e.is::<rustls::Error>()) => (
+            ErrorKind::Tls,
+            format!(
+                "TLS failed: {}; check the server certificate, its host name, and tls.ca_file for private CAs",
+                io.get_ref().map(ToString::to_string).unwrap_or_default()
+            ),
+        ),
         U::Io(io) => match io.kind() {
             std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
                 (ErrorKind::Timeout, format!("did not answer in time ({io})"))

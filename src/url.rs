@@ -39,7 +39,10 @@ pub(crate) fn origin_of(url: &str, what: &str) -> Result<Origin> {
         }
     };
     let host = match uri.host() {
-        Some(h) if !h.is_empty() => h.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase(),
+        Some(h) if !h.is_empty() => h
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase(),
         _ => return Err(Error::config(format!("{what} `{url}` has no host"))),
     };
     if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
@@ -47,7 +50,9 @@ pub(crate) fn origin_of(url: &str, what: &str) -> Result<Origin> {
             "{what} must not carry credentials in the URL; use client_id/client_secret"
         )));
     }
-    let port = uri.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
+    let port = uri
+        .port_u16()
+        .unwrap_or(if scheme == "https" { 443 } else { 80 });
     Ok(Origin { scheme, host, port })
 }
 
@@ -73,7 +78,10 @@ pub(crate) fn check_url(url: &str, what: &str, allow_http: bool) -> Result<Origi
 pub(crate) fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+        || host
+            .parse::<IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
 }
 
 /// Percent-encode everything but RFC 3986 unreserved characters. Used for form values and
@@ -116,9 +124,9 @@ impl Form {
 /// RFC 9110 `token` characters, the only ones allowed in a header name.
 pub(crate) fn is_header_name(name: &str) -> bool {
     !name.is_empty()
-        && name.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// RFC 9110 field values: visible characters, spaces and tabs; never CR, LF or NUL.
@@ -133,7 +141,10 @@ mod tests {
     #[test]
     fn origins_default_ports_and_normalise_case() {
         let o = origin_of("HTTPS://API.Example.com/v1", "x").unwrap();
-        assert_eq!((o.scheme.as_str(), o.host.as_str(), o.port), ("https", "api.example.com", 443));
+        assert_eq!(
+            (o.scheme.as_str(), o.host.as_str(), o.port),
+            ("https", "api.example.com", 443)
+        );
         let o = origin_of("http://[::1]:8080/", "x").unwrap();
         assert_eq!((o.host.as_str(), o.port), ("::1", 8080));
         assert!(o.is_loopback());

@@ -12,7 +12,10 @@ use serde_json::json;
 use tokenward::{EventKind, TokenRequest};
 use tokenward_mock::MockServer;
 
-fn on_threads<T: Send + 'static>(n: usize, f: impl Fn(usize) -> T + Send + Sync + 'static) -> Vec<T> {
+fn on_threads<T: Send + 'static>(
+    n: usize,
+    f: impl Fn(usize) -> T + Send + Sync + 'static,
+) -> Vec<T> {
     let barrier = Arc::new(Barrier::new(n));
     let f = Arc::new(f);
     let handles: Vec<_> = (0..n)
@@ -24,7 +27,10 @@ fn on_threads<T: Send + 'static>(n: usize, f: impl Fn(usize) -> T + Send + Sync 
             })
         })
         .collect();
-    handles.into_iter().map(|h| h.join().expect("thread")).collect()
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("thread"))
+        .collect()
 }
 
 #[test]
@@ -56,14 +62,22 @@ fn the_refresh_window_serves_the_old_token_while_one_refresh_runs() {
             let mut seen = Vec::new();
             let until = Instant::now() + Duration::from_millis(1500);
             while Instant::now() < until {
-                seen.push(c.token().expect("no caller gets an error").as_str().to_string());
+                seen.push(
+                    c.token()
+                        .expect("no caller gets an error")
+                        .as_str()
+                        .to_string(),
+                );
                 thread::sleep(Duration::from_millis(5));
             }
             seen
         }
     });
     for seen in &served {
-        assert!(seen.iter().all(|t| t == old.as_str()), "only the old token during the refresh");
+        assert!(
+            seen.iter().all(|t| t == old.as_str()),
+            "only the old token during the refresh"
+        );
     }
     // The refresh finishes at ~5.1 s, before the old token stops being usable (5.4 s).
     thread::sleep(Duration::from_millis(5300).saturating_sub(issued.elapsed()));
@@ -87,7 +101,10 @@ fn soak_with_two_second_tokens_never_serves_an_expired_token() {
             let mut checks = 0u64;
             while Instant::now() < until {
                 let t = c.token().expect("token");
-                assert!(mock.is_token_valid(t.as_str()), "served a token the mock considers expired");
+                assert!(
+                    mock.is_token_valid(t.as_str()),
+                    "served a token the mock considers expired"
+                );
                 checks += 1;
                 thread::sleep(Duration::from_micros(500));
             }
@@ -96,7 +113,10 @@ fn soak_with_two_second_tokens_never_serves_an_expired_token() {
     });
     let requests = mock.token_requests();
     // A 2 s token is refreshed from 1 s (minus jitter): about 10 refreshes in 10 s.
-    assert!((8..=14).contains(&requests), "token requests: {requests} (no storm, no starvation)");
+    assert!(
+        (8..=14).contains(&requests),
+        "token requests: {requests} (no storm, no starvation)"
+    );
     assert!(checks.iter().sum::<u64>() > 1000);
 }
 
@@ -122,7 +142,10 @@ fn thirty_two_threads_invalidating_the_same_token_cause_one_refresh() {
 fn a_failing_background_refresh_keeps_the_old_token_serving() {
     let mock = MockServer::start();
     mock.configure(json!({ "ttl_secs": 4 }));
-    let c = client(&mock, json!({ "refresh_before_secs": 2, "retry": { "max_attempts": 1 } }));
+    let c = client(
+        &mock,
+        json!({ "refresh_before_secs": 2, "retry": { "max_attempts": 1 } }),
+    );
     let rec = Recorder::attach(&c);
     let issued = Instant::now();
     let old = c.token().unwrap();
@@ -147,7 +170,9 @@ fn concurrent_token_for_never_mixes_up_combinations() {
     let combos = [
         TokenRequest::new().scope("EventsApi"),
         TokenRequest::new().scope("OrdersApi read"),
-        TokenRequest::new().scope("EventsApi").resource("urn:orders"),
+        TokenRequest::new()
+            .scope("EventsApi")
+            .resource("urn:orders"),
         TokenRequest::new().audience("https://billing.example.com"),
     ];
     let results = on_threads(16, {
@@ -161,13 +186,27 @@ fn concurrent_token_for_never_mixes_up_combinations() {
     for (i, token) in &results {
         let cl = claims(token);
         let req = &combos[*i];
-        assert_eq!(cl.get("scope").and_then(|v| v.as_str()).map(str::to_string), req.scope_param(), "{cl}");
-        assert_eq!(cl.get("aud").and_then(|v| v.as_str()), req.audience_param(), "{cl}");
-        assert_eq!(cl.get("resource").and_then(|v| v.as_str()), req.resource_param(), "{cl}");
+        assert_eq!(
+            cl.get("scope").and_then(|v| v.as_str()).map(str::to_string),
+            req.scope_param(),
+            "{cl}"
+        );
+        assert_eq!(
+            cl.get("aud").and_then(|v| v.as_str()),
+            req.audience_param(),
+            "{cl}"
+        );
+        assert_eq!(
+            cl.get("resource").and_then(|v| v.as_str()),
+            req.resource_param(),
+            "{cl}"
+        );
     }
     assert_eq!(mock.token_requests(), 4, "each combination fetched once");
     // Same scopes in another order share the slot.
-    let again = c.token_for(&TokenRequest::new().scope("read OrdersApi")).unwrap();
+    let again = c
+        .token_for(&TokenRequest::new().scope("read OrdersApi"))
+        .unwrap();
     assert_eq!(claims(again.as_str())["scope"], "OrdersApi read");
     assert_eq!(mock.token_requests(), 4);
 }
@@ -179,7 +218,9 @@ fn waiters_share_a_failed_fetch_and_its_error() {
     mock.push_fault(json!({ "target": "token", "count": 1, "status": 400, "body": "{\"error\":\"invalid_scope\",\"error_description\":\"nope\"}", "delay_ms": 200 }));
     let c = client(&mock, json!({}));
     let kinds = on_threads(16, move |_| c.token().unwrap_err().kind());
-    assert!(kinds.iter().all(|k| *k == tokenward::ErrorKind::InvalidScope));
+    assert!(kinds
+        .iter()
+        .all(|k| *k == tokenward::ErrorKind::InvalidScope));
     assert_eq!(mock.token_requests(), 1);
 }
 
@@ -187,12 +228,19 @@ fn waiters_share_a_failed_fetch_and_its_error() {
 fn inline_refresh_mode_refreshes_on_the_calling_thread() {
     let mock = MockServer::start();
     mock.configure(json!({ "ttl_secs": 4 }));
-    let c = client(&mock, json!({ "refresh_before_secs": 2, "refresh_mode": "inline" }));
+    let c = client(
+        &mock,
+        json!({ "refresh_before_secs": 2, "refresh_mode": "inline" }),
+    );
     let issued = Instant::now();
     let old = c.token().unwrap();
     thread::sleep(Duration::from_millis(2100).saturating_sub(issued.elapsed()));
     let new = c.token().unwrap();
-    assert_ne!(new.as_str(), old.as_str(), "the caller that noticed refreshed inline");
+    assert_ne!(
+        new.as_str(),
+        old.as_str(),
+        "the caller that noticed refreshed inline"
+    );
     assert_eq!(c.stats().background_refreshes, 0);
     assert_eq!(mock.token_requests(), 2);
 }

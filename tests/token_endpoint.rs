@@ -14,7 +14,10 @@ const SPECIAL: &str = "xY9#mK2$pL8@nQ5 +/%";
 const SPECIAL_ENCODED: &str = "xY9%23mK2%24pL8%40nQ5%20%2B%2F%25";
 
 fn special_mock() -> MockServer {
-    MockServer::start_with(MockOptions { client_secret: SPECIAL.into(), ..MockOptions::default() })
+    MockServer::start_with(MockOptions {
+        client_secret: SPECIAL.into(),
+        ..MockOptions::default()
+    })
 }
 
 #[test]
@@ -35,8 +38,14 @@ fn client_secret_post_wire_format() {
     assert_eq!(log.len(), 1);
     let req = &log[0];
     assert_eq!(req.method, "POST");
-    assert_eq!(req.headers.get("content-type").map(String::as_str), Some("application/x-www-form-urlencoded"));
-    assert_eq!(req.headers.get("accept").map(String::as_str), Some("application/json"));
+    assert_eq!(
+        req.headers.get("content-type").map(String::as_str),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(
+        req.headers.get("accept").map(String::as_str),
+        Some("application/json")
+    );
     assert!(!req.headers.contains_key("authorization"));
     let fields: Vec<&str> = req.body.split('&').collect();
     for expected in [
@@ -48,7 +57,11 @@ fn client_secret_post_wire_format() {
         "client_id=demo-client".to_string(),
         format!("client_secret={SPECIAL_ENCODED}"),
     ] {
-        assert!(fields.contains(&expected.as_str()), "missing {expected} in {}", req.body);
+        assert!(
+            fields.contains(&expected.as_str()),
+            "missing {expected} in {}",
+            req.body
+        );
     }
     let cl = claims(token.as_str());
     assert_eq!(cl["scope"], "EventsApi read:all");
@@ -59,14 +72,22 @@ fn client_secret_post_wire_format() {
 #[test]
 fn client_secret_basic_wire_format() {
     let mock = special_mock();
-    let c = client(&mock, json!({ "client_secret": SPECIAL, "auth_method": "client_secret_basic", "scope": "a b" }));
-    c.token().expect("the mock decodes the percent-encoded Basic credentials");
+    let c = client(
+        &mock,
+        json!({ "client_secret": SPECIAL, "auth_method": "client_secret_basic", "scope": "a b" }),
+    );
+    c.token()
+        .expect("the mock decodes the percent-encoded Basic credentials");
     let req = &mock.token_log()[0];
     let expected = format!("demo-client:{SPECIAL_ENCODED}");
     let auth = req.headers.get("authorization").expect("basic header");
     let b64 = auth.strip_prefix("Basic ").expect("Basic scheme");
     assert_eq!(decode_b64(b64), expected.as_bytes());
-    assert!(!req.body.contains("client_secret"), "secret only in the header: {}", req.body);
+    assert!(
+        !req.body.contains("client_secret"),
+        "secret only in the header: {}",
+        req.body
+    );
     assert!(req.body.contains("scope=a%20b"), "{}", req.body);
 }
 
@@ -94,7 +115,13 @@ fn transient_503s_are_retried_until_success() {
     c.token().expect("third attempt succeeds");
     assert_eq!(mock.token_requests(), 3);
     assert_eq!(c.stats().token_requests, 3);
-    assert_eq!(rec.kinds().iter().filter(|k| **k == tokenward::EventKind::RetryScheduled).count(), 2);
+    assert_eq!(
+        rec.kinds()
+            .iter()
+            .filter(|k| **k == tokenward::EventKind::RetryScheduled)
+            .count(),
+        2
+    );
 }
 
 #[test]
@@ -104,7 +131,11 @@ fn retry_after_is_honoured() {
     let c = client(&mock, json!({}));
     let started = Instant::now();
     c.token().expect("second attempt succeeds");
-    assert!(started.elapsed() >= Duration::from_millis(950), "waited {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "waited {:?}",
+        started.elapsed()
+    );
     assert_eq!(mock.token_requests(), 2);
 }
 
@@ -131,7 +162,9 @@ fn retry_after_beyond_the_deadline_fails_fast() {
     let mock = MockServer::start();
     mock.push_fault(json!({ "target": "token", "count": 1, "status": 429, "retry_after": "60" }));
     let started = Instant::now();
-    let e = client(&mock, json!({ "timeouts": { "request_ms": 2000 } })).token().unwrap_err();
+    let e = client(&mock, json!({ "timeouts": { "request_ms": 2000 } }))
+        .token()
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RateLimited);
     assert_eq!(e.retry_after(), Some(Duration::from_secs(60)));
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -141,30 +174,58 @@ fn retry_after_beyond_the_deadline_fails_fast() {
 #[test]
 fn invalid_client_is_typed_and_cooled_down() {
     let mock = MockServer::start();
-    let c = client(&mock, json!({ "client_secret": "wrong-secret", "error_cooldown_ms": 60000 }));
+    let c = client(
+        &mock,
+        json!({ "client_secret": "wrong-secret", "error_cooldown_ms": 60000 }),
+    );
     let e = c.token().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidClient);
     assert_eq!(e.http_status(), Some(401));
     assert_eq!(e.oauth_error(), Some("invalid_client"));
-    assert_eq!(e.oauth_error_description(), Some("Client authentication failed."));
+    assert_eq!(
+        e.oauth_error_description(),
+        Some("Client authentication failed.")
+    );
     assert!(e.message().contains("Client authentication failed."), "{e}");
     assert!(e.message().contains(&mock.token_url()), "{e}");
     for _ in 0..20 {
         assert_eq!(c.token().unwrap_err().kind(), ErrorKind::InvalidClient);
     }
-    assert_eq!(mock.token_requests(), 1, "calls inside the cooldown do not reach the IdP");
+    assert_eq!(
+        mock.token_requests(),
+        1,
+        "calls inside the cooldown do not reach the IdP"
+    );
     assert!(!e.message().contains("wrong-secret"));
 }
 
 #[test]
 fn malformed_responses_are_bad_response_errors() {
     let cases = [
-        (json!({ "status": 200, "body": "this is not json", "content_type": "text/plain" }), "not a JSON object"),
-        (json!({ "status": 200, "body": "{\"token_type\":\"Bearer\",\"expires_in\":60}" }), "without an `access_token`"),
-        (json!({ "status": 200, "body": "[1,2,3]" }), "not a JSON object"),
-        (json!({ "status": 200, "body": "{\"access_token\":\"a b\"}" }), "spaces"),
-        (json!({ "status": 404, "body": "<html>Not Found</html>", "content_type": "text/html" }), "Not Found"),
-        (json!({ "kind": "oversized", "size": 10 * 1024 * 1024 }), "limit"),
+        (
+            json!({ "status": 200, "body": "this is not json", "content_type": "text/plain" }),
+            "not a JSON object",
+        ),
+        (
+            json!({ "status": 200, "body": "{\"token_type\":\"Bearer\",\"expires_in\":60}" }),
+            "without an `access_token`",
+        ),
+        (
+            json!({ "status": 200, "body": "[1,2,3]" }),
+            "not a JSON object",
+        ),
+        (
+            json!({ "status": 200, "body": "{\"access_token\":\"a b\"}" }),
+            "spaces",
+        ),
+        (
+            json!({ "status": 404, "body": "<html>Not Found</html>", "content_type": "text/html" }),
+            "Not Found",
+        ),
+        (
+            json!({ "kind": "oversized", "size": 10 * 1024 * 1024 }),
+            "limit",
+        ),
     ];
     for (fault, needle) in cases {
         let mock = MockServer::start();
@@ -174,19 +235,30 @@ fn malformed_responses_are_bad_response_errors() {
         let e = client(&mock, json!({})).token().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::BadResponse, "{fault}: {e}");
         assert!(e.message().contains(needle), "{fault}: {e}");
-        assert_eq!(mock.token_requests(), 1, "hard failures are not retried: {fault}");
+        assert_eq!(
+            mock.token_requests(),
+            1,
+            "hard failures are not retried: {fault}"
+        );
     }
 }
 
 #[test]
 fn html_502_from_a_proxy_is_a_server_error_quoting_the_page() {
     let mock = MockServer::start();
-    let page = format!("<html><body><h1>502 Bad Gateway</h1>{}</body></html>", "x".repeat(1000));
+    let page = format!(
+        "<html><body><h1>502 Bad Gateway</h1>{}</body></html>",
+        "x".repeat(1000)
+    );
     mock.push_fault(json!({ "target": "token", "count": 3, "status": 502, "body": page, "content_type": "text/html" }));
     let e = client(&mock, json!({})).token().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Server);
     assert!(e.message().contains("502 Bad Gateway"), "{e}");
-    assert!(e.message().len() < 600, "quotes at most 200 characters: {}", e.message().len());
+    assert!(
+        e.message().len() < 600,
+        "quotes at most 200 characters: {}",
+        e.message().len()
+    );
 }
 
 #[test]
@@ -195,7 +267,10 @@ fn expires_in_shapes_and_token_type_case() {
         (json!({ "expires_in": "string", "ttl_secs": 1800 }), 1800),
         (json!({ "expires_in": "float", "ttl_secs": 1200 }), 1200),
         (json!({ "expires_in": "missing", "ttl_secs": 1234 }), 1234),
-        (json!({ "expires_in": "missing", "token_format": "opaque" }), 777),
+        (
+            json!({ "expires_in": "missing", "token_format": "opaque" }),
+            777,
+        ),
         (json!({ "token_type": "bearer" }), 3600),
         (json!({ "token_type": "BEARER" }), 3600),
         (json!({ "token_type": null }), 3600),
@@ -243,7 +318,11 @@ fn a_hanging_endpoint_times_out_within_the_deadline() {
     let started = Instant::now();
     let e = c.token().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -267,7 +346,9 @@ fn a_closed_port_is_a_network_error() {
 fn connection_closed_without_answer_is_retried() {
     let mock = MockServer::start();
     mock.push_fault(json!({ "target": "token", "kind": "close", "count": 1 }));
-    client(&mock, json!({})).token().expect("second attempt succeeds");
+    client(&mock, json!({}))
+        .token()
+        .expect("second attempt succeeds");
     assert_eq!(mock.token_requests(), 2);
 }
 
@@ -286,9 +367,14 @@ fn https_with_the_ca_file_works_and_without_it_fails() {
         c["tls"] = json!({ "ca_file": ca.to_str().unwrap() });
         Client::new(Config::from_json(&c.to_string()).unwrap()).unwrap()
     };
-    with_ca(mock.token_url()).token().expect("trusted via tls.ca_file");
+    with_ca(mock.token_url())
+        .token()
+        .expect("trusted via tls.ca_file");
 
-    let e = Client::new(Config::from_json(&base.to_string()).unwrap()).unwrap().token().unwrap_err();
+    let e = Client::new(Config::from_json(&base.to_string()).unwrap())
+        .unwrap()
+        .token()
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
 
     // The certificate names `localhost` only.
@@ -301,17 +387,50 @@ fn https_with_the_ca_file_works_and_without_it_fails() {
 #[test]
 fn configuration_is_rejected_with_the_key_named() {
     let cases = [
-        (r#"{"token_url":"http://idp.example.com/t","client_id":"c","client_secret":"s","allow_http":true}"#, "non-loopback"),
-        (r#"{"token_url":"https://i/t","client_id":"c","client_secert":"s"}"#, "client_secert"),
-        (r#"{"token_url":"https://i/t","client_id":"c","client_secret":"s","headers":{"tenant-code":"T1\r\nX-Evil: 1"}}"#, "CR, LF"),
-        (r#"{"token_url":"https://i/t","client_secret":"s"}"#, "client_id"),
-        (r#"{"token_url":"https://i/t","client_id":"c"}"#, "client secret is required"),
-        (r#"{"token_url":"https://i/t","client_id":"c","client_secret":"s","client_secret_file":"/x"}"#, "only one of"),
-        (r#"{"token_url":"https://i/t","client_id":"c","client_secret":"s","auth_method":"magic"}"#, "auth_method"),
-        (r#"{"token_url":"https://i/t","client_id":"c","client_secret":"s","timeouts":{"request_ms":0}}"#, "timeouts.request_ms"),
-        (r#"{"token_url":"https://i/t","client_id":"c","client_secret":"s","tls":{"ca_file":"/nonexistent.pem"}}"#, "tls.ca_file"),
-        (r#"{"token_url":"https://i/t","client_id":"c","auth_method":"private_key_jwt"}"#, "private_key_file"),
-        (r#"{"token_url":"https://i/t","client_id":"c","auth_method":"tls_client_auth"}"#, "tls.client_cert_file"),
+        (
+            r#"{"token_url":"http://idp.example.com/t","client_id":"c","client_secret":"s","allow_http":true}"#,
+            "non-loopback",
+        ),
+        (
+            r#"{"token_url":"https://i/t","client_id":"c","client_secert":"s"}"#,
+            "client_secert",
+        ),
+        (
+            r#"{"token_url":"https://i/t","client_id":"c","client_secret":"s","headers":{"tenant-code":"T1\r\nX-Evil: 1"}}"#,
+            "CR, LF",
+        ),
+        (
+            r#"{"token_url":"https://i/t","client_secret":"s"}"#,
+            "client_id",
+        ),
+        (
+            r#"{"token_url":"https://i/t","client_id":"c"}"#,
+            "client secret is required",
+        ),
+        (
+            r#"{"token_url":"https://i/t","client_id":"c","client_secret":"s","client_secret_file":"/x"}"#,
+            "only one of",
+        ),
+        (
+            r#"{"token_url":"https://i/t","client_id":"c","client_secret":"s","auth_method":"magic"}"#,
+            "auth_method",
+        ),
+        (
+            r#"{"token_url":"https://i/t","client_id":"c","client_secret":"s","timeouts":{"request_ms":0}}"#,
+            "timeouts.request_ms",
+        ),
+        (
+            r#"{"token_url":"https://i/t","client_id":"c","client_secret":"s","tls":{"ca_file":"/nonexistent.pem"}}"#,
+            "tls.ca_file",
+        ),
+        (
+            r#"{"token_url":"https://i/t","client_id":"c","auth_method":"private_key_jwt"}"#,
+            "private_key_file",
+        ),
+        (
+            r#"{"token_url":"https://i/t","client_id":"c","auth_method":"tls_client_auth"}"#,
+            "tls.client_cert_file",
+        ),
         (r#"[1]"#, "JSON object"),
     ];
     for (text, needle) in cases {
@@ -325,8 +444,12 @@ fn configuration_is_rejected_with_the_key_named() {
 #[test]
 fn nothing_formatted_contains_the_secret_or_the_full_token() {
     let secret = "s3cr3t-value-that-must-not-leak";
-    let mock = MockServer::start_with(MockOptions { client_secret: secret.into(), ..MockOptions::default() });
-    let config = Config::from_json(&config_json(&mock, json!({ "client_secret": secret }))).unwrap();
+    let mock = MockServer::start_with(MockOptions {
+        client_secret: secret.into(),
+        ..MockOptions::default()
+    });
+    let config =
+        Config::from_json(&config_json(&mock, json!({ "client_secret": secret }))).unwrap();
     let c = Client::new(config.clone()).unwrap();
     let rec = Recorder::attach(&c);
     let token = c.token().unwrap();
@@ -345,9 +468,19 @@ fn nothing_formatted_contains_the_secret_or_the_full_token() {
         c.stats().to_json(),
     ];
     texts.extend(rec.messages());
-    assert!(rec.messages().iter().any(|m| m.contains(token.fingerprint())), "events name fingerprints");
+    assert!(
+        rec.messages()
+            .iter()
+            .any(|m| m.contains(token.fingerprint())),
+        "events name fingerprints"
+    );
     for text in &texts {
-        for forbidden in [secret, "wrong-one-also-secret", token.as_str(), token2.as_str()] {
+        for forbidden in [
+            secret,
+            "wrong-one-also-secret",
+            token.as_str(),
+            token2.as_str(),
+        ] {
             assert!(!text.contains(forbidden), "leaked in: {text}");
         }
     }
@@ -356,7 +489,10 @@ fn nothing_formatted_contains_the_secret_or_the_full_token() {
 #[test]
 fn rotation_clears_the_cache_and_the_cooldown() {
     let mock = MockServer::start();
-    let c = client(&mock, json!({ "client_secret": "old-wrong", "error_cooldown_ms": 60000 }));
+    let c = client(
+        &mock,
+        json!({ "client_secret": "old-wrong", "error_cooldown_ms": 60000 }),
+    );
     assert_eq!(c.token().unwrap_err().kind(), ErrorKind::InvalidClient);
     assert_eq!(c.token().unwrap_err().kind(), ErrorKind::InvalidClient);
     assert_eq!(mock.token_requests(), 1);
@@ -366,7 +502,10 @@ fn rotation_clears_the_cache_and_the_cooldown() {
     c.set_client_secret("demo-secret").unwrap();
     let b = c.token().unwrap();
     assert_ne!(a.as_str(), b.as_str(), "rotation evicts cached tokens");
-    assert_eq!(c.set_client_secret("").unwrap_err().kind(), ErrorKind::Config);
+    assert_eq!(
+        c.set_client_secret("").unwrap_err().kind(),
+        ErrorKind::Config
+    );
 }
 
 #[test]
@@ -385,7 +524,13 @@ fn env_configuration_with_the_api_prefix() {
     let c = Client::new(Config::from_env(Some(&prefix)).unwrap()).unwrap();
     let headers = c.headers().unwrap();
     assert_eq!(headers[0].0, "Authorization");
-    assert_eq!(&headers[1..], &[("tenant-code".into(), "T9".into()), ("api-version".into(), "3".into())]);
+    assert_eq!(
+        &headers[1..],
+        &[
+            ("tenant-code".into(), "T9".into()),
+            ("api-version".into(), "3".into())
+        ]
+    );
     assert_eq!(claims(c.token().unwrap().as_str())["scope"], "EventsApi");
 }
 
@@ -416,7 +561,11 @@ fn private_key_jwt_sends_a_signed_assertion() {
     let _ = c.token();
     let req = &mock.token_log()[0];
     assert!(req.body.contains("client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"), "{}", req.body);
-    let assertion = req.body.split('&').find_map(|f| f.strip_prefix("client_assertion=")).expect("assertion");
+    let assertion = req
+        .body
+        .split('&')
+        .find_map(|f| f.strip_prefix("client_assertion="))
+        .expect("assertion");
     assert_eq!(assertion.split('.').count(), 3);
     let claims = tokenward_mock::decode_claims(assertion).expect("JWT");
     assert_eq!(claims["iss"], "demo-client");
@@ -428,15 +577,32 @@ fn private_key_jwt_sends_a_signed_assertion() {
 /// A fresh P-256 key as PKCS#8 PEM.
 fn ec_key_pem() -> String {
     use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
-    let der = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &ring::rand::SystemRandom::new()).unwrap();
+    let der = EcdsaKeyPair::generate_pkcs8(
+        &ECDSA_P256_SHA256_FIXED_SIGNING,
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap();
     let table = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut b64 = String::new();
     for chunk in der.as_ref().chunks(3) {
-        let n = (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
+        let n = (chunk[0] as u32) << 16
+            | (*chunk.get(1).unwrap_or(&0) as u32) << 8
+            | *chunk.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
-            b64.push(if i <= chunk.len() { table[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
+            b64.push(if i <= chunk.len() {
+                table[(n >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            });
         }
     }
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-    format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n"))
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        lines.join("\n")
+    )
 }

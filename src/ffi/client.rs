@@ -65,7 +65,10 @@ fn install(client: Client, out: *mut *mut tw_client) -> tw_status {
 /// malformed JSON), `TW_ERR_CONFIG` (a key is unknown or invalid; the message names it).
 /// Does no network I/O.
 #[no_mangle]
-pub unsafe extern "C" fn tw_client_new(config_json: *const c_char, out: *mut *mut tw_client) -> tw_status {
+pub unsafe extern "C" fn tw_client_new(
+    config_json: *const c_char,
+    out: *mut *mut tw_client,
+) -> tw_status {
     ffi_boundary! {
         try_out!(out, "out");
         // SAFETY: checked non-NULL above.
@@ -85,7 +88,10 @@ pub unsafe extern "C" fn tw_client_new(config_json: *const c_char, out: *mut *mu
 /// `{prefix}CLIENT_SECRET`, ... (`prefix` NULL means `"TOKENWARD_"`). `*out` as for
 /// `tw_client_new`.
 #[no_mangle]
-pub unsafe extern "C" fn tw_client_from_env(prefix: *const c_char, out: *mut *mut tw_client) -> tw_status {
+pub unsafe extern "C" fn tw_client_from_env(
+    prefix: *const c_char,
+    out: *mut *mut tw_client,
+) -> tw_status {
     ffi_boundary! {
         try_out!(out, "out");
         // SAFETY: checked non-NULL above.
@@ -122,7 +128,12 @@ pub unsafe extern "C" fn tw_client_free(client: *mut tw_client) {
 /// no usable token is cached (at most the configured request timeout). Errors: any
 /// `TW_ERR_*` of the token fetch (see `tw_last_error`).
 #[no_mangle]
-pub unsafe extern "C" fn tw_client_token(client: *mut tw_client, buf: *mut c_char, cap: usize, len: *mut usize) -> tw_status {
+pub unsafe extern "C" fn tw_client_token(
+    client: *mut tw_client,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> tw_status {
     ffi_boundary! {
         let client = try_ref!(client, "client");
         try_out!(len, "len");
@@ -185,7 +196,12 @@ pub unsafe extern "C" fn tw_client_authorization(
 /// first, then the configured static headers in order (buffer protocol as for
 /// `tw_client_token`).
 #[no_mangle]
-pub unsafe extern "C" fn tw_client_headers(client: *mut tw_client, buf: *mut c_char, cap: usize, len: *mut usize) -> tw_status {
+pub unsafe extern "C" fn tw_client_headers(
+    client: *mut tw_client,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> tw_status {
     ffi_boundary! {
         let client = try_ref!(client, "client");
         try_out!(len, "len");
@@ -211,7 +227,10 @@ pub unsafe extern "C" fn tw_client_headers(client: *mut tw_client, buf: *mut c_c
 /// a token that is no longer current is ignored, so many such calls cause one refresh).
 /// `token` NULL evicts every cached token. Never blocks on the network.
 #[no_mangle]
-pub unsafe extern "C" fn tw_client_invalidate(client: *mut tw_client, token: *const c_char) -> tw_status {
+pub unsafe extern "C" fn tw_client_invalidate(
+    client: *mut tw_client,
+    token: *const c_char,
+) -> tw_status {
     ffi_boundary! {
         let client = try_ref!(client, "client");
         let token = if token.is_null() { None } else { Some(try_str!(token, "token")) };
@@ -223,7 +242,10 @@ pub unsafe extern "C" fn tw_client_invalidate(client: *mut tw_client, token: *co
 /// Replace the client secret (rotation): clears every cached token and remembered error
 /// atomically. Errors: `TW_ERR_CONFIG` for an empty secret or a non-secret auth method.
 #[no_mangle]
-pub unsafe extern "C" fn tw_client_set_client_secret(client: *mut tw_client, secret: *const c_char) -> tw_status {
+pub unsafe extern "C" fn tw_client_set_client_secret(
+    client: *mut tw_client,
+    secret: *const c_char,
+) -> tw_status {
     ffi_boundary! {
         let client = try_ref!(client, "client");
         let secret = try_str!(secret, "secret");
@@ -238,7 +260,12 @@ pub unsafe extern "C" fn tw_client_set_client_secret(client: *mut tw_client, sec
 /// `{"token_requests":n,"cache_hits":n,"failures":n,"background_refreshes":n,
 /// "invalidations":n,"remaining_ms":n|null}`.
 #[no_mangle]
-pub unsafe extern "C" fn tw_client_stats(client: *mut tw_client, buf: *mut c_char, cap: usize, len: *mut usize) -> tw_status {
+pub unsafe extern "C" fn tw_client_stats(
+    client: *mut tw_client,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> tw_status {
     ffi_boundary! {
         let client = try_ref!(client, "client");
         try_out!(len, "len");

@@ -6,6 +6,9 @@
 //! `tw_last_error`, and nothing the caller owns is ever freed.
 
 #![allow(non_camel_case_types)]
+// Each entry point states its pointer contract in prose written for the C reader (cbindgen
+// copies it into the header); a Rust-style `# Safety` section would only repeat it there.
+#![allow(clippy::missing_safety_doc)]
 
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
@@ -125,7 +128,12 @@ pub(crate) fn fail_with(error: &Error) -> tw_status {
 ///
 /// # Safety
 /// `buf` must be NULL or valid for `cap` bytes; `len` must be valid for a write.
-pub(crate) unsafe fn write_out(value: &[u8], buf: *mut c_char, cap: usize, len: *mut usize) -> tw_status {
+pub(crate) unsafe fn write_out(
+    value: &[u8],
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> tw_status {
     let needed = value.len() + 1;
     // SAFETY: the caller checked `len` is non-NULL and writable.
     unsafe { *len = needed };
@@ -164,5 +172,7 @@ pub extern "C" fn tw_status_name(status: tw_status) -> *const c_char {
 #[no_mangle]
 pub extern "C" fn tw_last_error() -> *const c_char {
     // The pointer stays valid until the next `fail` on this thread replaces the CString.
-    LAST_ERROR.try_with(|slot| slot.borrow().as_ptr()).unwrap_or(c"".as_ptr())
+    LAST_ERROR
+        .try_with(|slot| slot.borrow().as_ptr())
+        .unwrap_or(c"".as_ptr())
 }

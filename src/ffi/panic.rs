@@ -20,7 +20,12 @@ macro_rules! try_ref {
         // SAFETY: the C caller guarantees a non-NULL pointer is valid (documented per function).
         match unsafe { $ptr.as_ref() } {
             Some(r) => r,
-            None => return $crate::ffi::fail($crate::ffi::TW_ERR_INVALID_ARGUMENT, concat!("`", $name, "` is NULL")),
+            None => {
+                return $crate::ffi::fail(
+                    $crate::ffi::TW_ERR_INVALID_ARGUMENT,
+                    concat!("`", $name, "` is NULL"),
+                )
+            }
         }
     };
 }
@@ -29,7 +34,10 @@ macro_rules! try_ref {
 macro_rules! try_out {
     ($ptr:expr, $name:literal) => {
         if $ptr.is_null() {
-            return $crate::ffi::fail($crate::ffi::TW_ERR_INVALID_ARGUMENT, concat!("`", $name, "` is NULL"));
+            return $crate::ffi::fail(
+                $crate::ffi::TW_ERR_INVALID_ARGUMENT,
+                concat!("`", $name, "` is NULL"),
+            );
         }
     };
 }
@@ -38,7 +46,10 @@ macro_rules! try_out {
 macro_rules! try_str {
     ($ptr:expr, $name:literal) => {{
         if $ptr.is_null() {
-            return $crate::ffi::fail($crate::ffi::TW_ERR_INVALID_ARGUMENT, concat!("`", $name, "` is NULL"));
+            return $crate::ffi::fail(
+                $crate::ffi::TW_ERR_INVALID_ARGUMENT,
+                concat!("`", $name, "` is NULL"),
+            );
         }
         // SAFETY: non-NULL, and the caller guarantees a NUL-terminated string.
         match unsafe { ::std::ffi::CStr::from_ptr($ptr) }.to_str() {

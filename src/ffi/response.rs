@@ -84,7 +84,10 @@ pub unsafe extern "C" fn tw_response_status(response: *const tw_response) -> u16
 /// `tw_response_free`; not NUL-terminated). Returns NULL with `*len` 0 when `response` is
 /// NULL; `len` may not be NULL.
 #[no_mangle]
-pub unsafe extern "C" fn tw_response_body(response: *const tw_response, len: *mut usize) -> *const u8 {
+pub unsafe extern "C" fn tw_response_body(
+    response: *const tw_response,
+    len: *mut usize,
+) -> *const u8 {
     if len.is_null() {
         return std::ptr::null();
     }

@@ -26,7 +26,8 @@ pub fn config_json(mock: &MockServer, extra: Value) -> String {
 }
 
 pub fn client(mock: &MockServer, extra: Value) -> Client {
-    Client::new(Config::from_json(&config_json(mock, extra)).expect("valid config")).expect("client")
+    Client::new(Config::from_json(&config_json(mock, extra)).expect("valid config"))
+        .expect("client")
 }
 
 /// Events recorded by a client's hook.
@@ -46,7 +47,12 @@ impl Recorder {
     }
 
     pub fn messages(&self) -> Vec<String> {
-        self.0.lock().unwrap().iter().map(|e| e.message.clone()).collect()
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.message.clone())
+            .collect()
     }
 }
 
