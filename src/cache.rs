@@ -91,10 +91,12 @@ struct State {
     hits: u64,
 }
 
-#[derive(Default)]
 struct Slot {
     key: SlotKey,
     token: Option<AccessToken>,
+    /// `token`'s refresh point on the coarse clock (`clock.rs`), kept inline for the hot
+    /// path; 0 when there is no token.
+    fresh_until: crate::clock::Nanos,
     flight: Option<u64>,
     /// The newest completed flight and what it produced, for its waiters.
     outcome: Option<(u64, Result<AccessToken>)>,
@@ -107,14 +109,41 @@ struct Slot {
     last_used: u64,
 }
 
+impl Slot {
+    fn new(key: SlotKey) -> Slot {
+        Slot {
+            key,
+            token: None,
+            fresh_until: 0,
+            flight: None,
+            outcome: None,
+            failure: None,
+            retry_at: None,
+            failures: 0,
+            stale_reported: false,
+            last_used: 0,
+        }
+    }
+
+    fn store(&mut self, token: Option<AccessToken>) {
+        self.fresh_until = token
+            .as_ref()
+            .map_or(0, |t| crate::clock::coarse_deadline(t.fresh_until()));
+        self.token = token;
+    }
+
+    fn evict(&mut self) -> Option<AccessToken> {
+        let token = self.token.take();
+        self.store(None);
+        token
+    }
+}
+
 impl TokenCache {
     pub(crate) fn new(default_key: SlotKey, policy: CachePolicy) -> TokenCache {
         TokenCache {
             state: Mutex::new(State {
-                default: Slot {
-                    key: default_key,
-                    ..Slot::default()
-                },
+                default: Slot::new(default_key),
                 keyed: Vec::new(),
                 generation: 0,
                 next_flight: 1,
@@ -184,6 +213,20 @@ impl TokenCache {
         }
     }
 
+    /// The hot path: the default slot's token if it is fresh by the coarse clock (see
+    /// `clock.rs`). One lock, one compare, one `Arc` clone; `None` means "ask `lookup`".
+    #[inline]
+    pub(crate) fn fresh_default(&self) -> Option<AccessToken> {
+        let now = crate::clock::coarse_now();
+        let mut state = self.state.lock();
+        if now < state.default.fresh_until {
+            let token = state.default.token.clone();
+            state.hits += 1;
+            return token;
+        }
+        None
+    }
+
     /// Record a fetch's outcome, wake its waiters, and return the token (or error) it made.
     pub(crate) fn complete(
         &self,
@@ -227,7 +270,7 @@ impl TokenCache {
             if current {
                 match &result {
                     Ok(token) => {
-                        slot.token = Some(token.clone());
+                        slot.store(Some(token.clone()));
                         slot.failure = None;
                         slot.retry_at = None;
                         slot.failures = 0;
@@ -296,7 +339,7 @@ impl TokenCache {
                 (None, _) => false,
             };
             if matches {
-                evicted.extend(slot.token.take());
+                evicted.extend(slot.evict());
             }
         }
         evicted
@@ -309,7 +352,7 @@ impl TokenCache {
         let value = replace()?;
         state.generation += 1;
         for slot in state.slots_mut() {
-            slot.token = None;
+            slot.evict();
             slot.failure = None;
             slot.retry_at = None;
             slot.failures = 0;
@@ -390,10 +433,7 @@ impl State {
                         self.keyed.swap_remove(i);
                     }
                 }
-                self.keyed.push(Slot {
-                    key: key.clone(),
-                    ..Slot::default()
-                });
+                self.keyed.push(Slot::new(key.clone()));
                 self.keyed.len() - 1
             }
         };

@@ -211,6 +211,11 @@ impl std::fmt::Debug for Client {
 
 impl Shared {
     pub(crate) fn token(self: &Arc<Self>, request: Option<&TokenRequest>) -> Result<AccessToken> {
+        if request.is_none() {
+            if let Some(token) = self.cache.fresh_default() {
+                return Ok(token);
+            }
+        }
         let now = Instant::now();
         match self.cache.lookup(request.map(TokenRequest::key), now) {
             Lookup::Fresh(token) => Ok(token),

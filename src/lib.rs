@@ -47,6 +47,7 @@
 mod assertion;
 mod cache;
 mod client;
+mod clock;
 mod config;
 mod endpoint;
 mod error;
