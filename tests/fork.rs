@@ -59,11 +59,25 @@ fn a_forked_child_fetches_for_itself_instead_of_waiting_on_the_parents_fetch() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let exited_ok = status & 0x7f == 0 && (status >> 8) & 0xff == 0;
-    assert!(exited_ok, "the child could not get a fresh token (wait status {status})");
+    assert!(
+        exited_ok,
+        "the child could not get a fresh token (wait status {status})"
+    );
 
-    let parent = fetcher.join().unwrap().expect("the parent's own fetch completes");
+    let parent = fetcher
+        .join()
+        .unwrap()
+        .expect("the parent's own fetch completes");
     assert_ne!(parent, first);
-    assert_eq!(c.token().unwrap().as_str(), parent, "the parent keeps its cache");
+    assert_eq!(
+        c.token().unwrap().as_str(),
+        parent,
+        "the parent keeps its cache"
+    );
     assert!(mock.is_token_valid(&parent));
-    assert_eq!(mock.stats().tokens_issued, 3, "first token, the parent's refetch, the child's own fetch");
+    assert_eq!(
+        mock.stats().tokens_issued,
+        3,
+        "first token, the parent's refetch, the child's own fetch"
+    );
 }
