@@ -1,0 +1,260 @@
+//! The mock's run-time settings (`POST /admin/config`): how tokens look and what is checked.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+/// How `expires_in` is rendered in token responses; the odd shapes are what real (or badly
+/// proxied) identity providers send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiresIn {
+    /// `3600`
+    Number,
+    /// `"3600"`
+    String,
+    /// `3600.0`
+    Float,
+    /// omitted
+    Missing,
+    /// `0`
+    Zero,
+    /// `-1`
+    Negative,
+}
+
+impl ExpiresIn {
+    const ALL: [(&'static str, ExpiresIn); 6] = [
+        ("number", ExpiresIn::Number),
+        ("string", ExpiresIn::String),
+        ("float", ExpiresIn::Float),
+        ("missing", ExpiresIn::Missing),
+        ("zero", ExpiresIn::Zero),
+        ("negative", ExpiresIn::Negative),
+    ];
+
+    fn parse(name: &str) -> Option<ExpiresIn> {
+        ExpiresIn::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, mode)| *mode)
+    }
+
+    fn name(self) -> &'static str {
+        ExpiresIn::ALL
+            .iter()
+            .find(|(_, mode)| *mode == self)
+            .map_or("number", |(n, _)| n)
+    }
+
+    /// The JSON value for a token living `ttl_secs`, `None` when the field is left out.
+    pub fn render(self, ttl_secs: u64) -> Option<Value> {
+        match self {
+            ExpiresIn::Number => Some(json!(ttl_secs)),
+            ExpiresIn::String => Some(json!(ttl_secs.to_string())),
+            ExpiresIn::Float => Some(json!(ttl_secs as f64)),
+            ExpiresIn::Missing => None,
+            ExpiresIn::Zero => Some(json!(0)),
+            ExpiresIn::Negative => Some(json!(-1)),
+        }
+    }
+}
+
+/// Opaque tokens exercise the library's "no `expires_in`, not a JWT" fallbacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFormat {
+    Jwt,
+    Opaque,
+}
+
+#[derive(Debug, Clone)]
+pub struct MockConfig {
+    pub ttl_secs: u64,
+    pub expires_in: ExpiresIn,
+    /// `None` leaves `token_type` out of the response.
+    pub token_type: Option<String>,
+    pub token_format: TokenFormat,
+    pub token_delay_ms: u64,
+    pub require_scope: bool,
+    pub allowed_scopes: Option<Vec<String>>,
+    /// Registered clients: id → secret.
+    pub clients: BTreeMap<String, String>,
+    /// Lower-cased header names every `/api/...` request must carry.
+    pub require_headers: Vec<String>,
+}
+
+/// Longest token lifetime accepted: ten years keeps every `Instant` and `exp` sum in range.
+const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
+/// Longest configurable token delay; a test needing more is better served by a `hang` fault.
+const MAX_DELAY_MS: u64 = 600_000;
+
+impl MockConfig {
+    pub fn new(client_id: &str, client_secret: &str) -> MockConfig {
+        MockConfig {
+            ttl_secs: 3600,
+            expires_in: ExpiresIn::Number,
+            token_type: Some("Bearer".into()),
+            token_format: TokenFormat::Jwt,
+            token_delay_ms: 0,
+            require_scope: false,
+            allowed_scopes: None,
+            clients: BTreeMap::from([(client_id.to_string(), client_secret.to_string())]),
+            require_headers: vec!["tenant-code".into(), "api-version".into()],
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "ttl_secs": self.ttl_secs,
+            "expires_in": self.expires_in.name(),
+            "token_type": self.token_type,
+            "token_format": match self.token_format {
+                TokenFormat::Jwt => "jwt",
+                TokenFormat::Opaque => "opaque",
+            },
+            "token_delay_ms": self.token_delay_ms,
+            "require_scope": self.require_scope,
+            "allowed_scopes": self.allowed_scopes,
+            "clients": self.clients,
+            "require_headers": self.require_headers,
+        })
+    }
+
+    /// Merges a patch. All or nothing: unknown keys and wrong types are errors (a typo in a
+    /// test must fail loudly, not be ignored), and on error nothing changes.
+    pub fn apply(&mut self, patch: &Value) -> Result<(), String> {
+        let Value::Object(map) = patch else {
+            return Err("the config patch must be a JSON object".into());
+        };
+        let mut next = self.clone();
+        for (key, v) in map {
+            let bad = |expected: &str| format!("config `{key}` must be {expected}, not {v}");
+            match key.as_str() {
+                "ttl_secs" => {
+                    next.ttl_secs = v
+                        .as_u64()
+                        .filter(|t| *t <= MAX_TTL_SECS)
+                        .ok_or_else(|| bad("a whole number of seconds up to ten years"))?
+                }
+                "expires_in" => {
+                    next.expires_in = v.as_str().and_then(ExpiresIn::parse).ok_or_else(|| {
+                        bad("one of \"number\", \"string\", \"float\", \"missing\", \"zero\", \"negative\"")
+                    })?
+                }
+                "token_type" => {
+                    next.token_type = match v {
+                        Value::Null => None,
+                        Value::String(s) => Some(header_safe(s).ok_or_else(|| bad("printable"))?),
+                        _ => return Err(bad("a string or null")),
+                    }
+                }
+                "token_format" => {
+                    next.token_format = match v.as_str() {
+                        Some("jwt") => TokenFormat::Jwt,
+                        Some("opaque") => TokenFormat::Opaque,
+                        _ => return Err(bad("\"jwt\" or \"opaque\"")),
+                    }
+                }
+                "token_delay_ms" => {
+                    next.token_delay_ms = v
+                        .as_u64()
+                        .filter(|d| *d <= MAX_DELAY_MS)
+                        .ok_or_else(|| bad("milliseconds up to 600000"))?
+                }
+                "require_scope" => next.require_scope = v.as_bool().ok_or_else(|| bad("a boolean"))?,
+                "allowed_scopes" => {
+                    next.allowed_scopes = match v {
+                        Value::Null => None,
+                        _ => Some(strings(v).ok_or_else(|| bad("null or a list of strings"))?),
+                    }
+                }
+                "clients" => {
+                    let Value::Object(clients) = v else {
+                        return Err(bad("an object of client id to secret"));
+                    };
+                    for (id, secret) in clients {
+                        let secret = secret
+                            .as_str()
+                            .ok_or_else(|| bad("an object of client id to secret (strings)"))?;
+                        next.clients.insert(id.clone(), secret.to_string());
+                    }
+                }
+                "require_headers" => {
+                    next.require_headers = strings(v)
+                        .ok_or_else(|| bad("a list of header names"))?
+                        .into_iter()
+                        .map(|h| h.to_ascii_lowercase())
+                        .collect()
+                }
+                _ => return Err(format!("unknown mock config key `{key}`")),
+            }
+        }
+        *self = next;
+        Ok(())
+    }
+}
+
+fn strings(v: &Value) -> Option<Vec<String>> {
+    v.as_array()?
+        .iter()
+        .map(|s| s.as_str().map(str::to_string))
+        .collect()
+}
+
+/// The value unchanged if it can go into a header or JSON field without control characters.
+pub fn header_safe(value: &str) -> Option<String> {
+    (!value.chars().any(|c| c.is_control() && c != '\t')).then(|| value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_and_reports_everything() {
+        let mut c = MockConfig::new("demo-client", "demo-secret");
+        c.apply(
+            &json!({ "ttl_secs": 5, "expires_in": "string", "token_type": null,
+                         "clients": { "other": "s" }, "require_headers": ["Tenant-Code"] }),
+        )
+        .unwrap();
+        let j = c.to_json();
+        assert_eq!(j["ttl_secs"], 5);
+        assert_eq!(j["expires_in"], "string");
+        assert_eq!(j["token_type"], Value::Null);
+        assert_eq!(
+            j["clients"],
+            json!({ "demo-client": "demo-secret", "other": "s" })
+        );
+        assert_eq!(j["require_headers"], json!(["tenant-code"]));
+        assert_eq!(j["token_format"], "jwt");
+    }
+
+    #[test]
+    fn rejects_typos_and_wrong_types_atomically() {
+        let mut c = MockConfig::new("a", "b");
+        assert!(c.apply(&json!({ "ttl_secs": 9, "ttl_sec": 1 })).is_err());
+        assert_eq!(c.ttl_secs, 3600, "nothing applied");
+        for patch in [
+            json!({ "ttl_secs": "60" }),
+            json!({ "ttl_secs": -1 }),
+            json!({ "expires_in": "weird" }),
+            json!({ "token_format": "paseto" }),
+            json!({ "token_type": "a\r\nb" }),
+            json!({ "allowed_scopes": [1] }),
+            json!({ "clients": { "x": 1 } }),
+            json!([]),
+        ] {
+            assert!(c.apply(&patch).is_err(), "{patch}");
+        }
+    }
+
+    #[test]
+    fn expires_in_shapes() {
+        assert_eq!(ExpiresIn::Number.render(3600), Some(json!(3600)));
+        assert_eq!(ExpiresIn::String.render(3600), Some(json!("3600")));
+        assert_eq!(ExpiresIn::Float.render(3600).unwrap().to_string(), "3600.0");
+        assert_eq!(ExpiresIn::Missing.render(3600), None);
+        assert_eq!(ExpiresIn::Zero.render(3600), Some(json!(0)));
+        assert_eq!(ExpiresIn::Negative.render(3600), Some(json!(-1)));
+    }
+}

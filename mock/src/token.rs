@@ -1,0 +1,241 @@
+//! The token endpoint: RFC 6749 §4.4 client credentials, with §2.3.1 client authentication
+//! and §5.2 error responses.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Map, Value};
+
+use crate::codec;
+use crate::config::TokenFormat;
+use crate::request::Request;
+use crate::response::Response;
+use crate::server::Shared;
+
+/// Form parameters that become claims of their own rather than `extra`.
+const KNOWN_PARAMS: [&str; 6] = [
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "scope",
+    "audience",
+    "resource",
+];
+
+/// RFC 6749 §5.2 error JSON; never cached.
+fn oauth_error(status: u16, error: &str, description: &str) -> Response {
+    Response::json(
+        status,
+        &json!({ "error": error, "error_description": description }),
+    )
+    .header("Cache-Control", "no-store")
+    .header("Pragma", "no-cache")
+}
+
+fn invalid_request(description: &str) -> Response {
+    oauth_error(400, "invalid_request", description)
+}
+
+/// §5.2: a client that authenticated with the Authorization header gets a challenge back.
+fn invalid_client(description: &str, used_basic: bool) -> Response {
+    let r = oauth_error(401, "invalid_client", description);
+    if used_basic {
+        r.header("WWW-Authenticate", "Basic realm=\"tokenward-mock\"")
+    } else {
+        r
+    }
+}
+
+pub fn handle(shared: &Shared, request: &Request) -> Response {
+    if request.method != "POST" {
+        return oauth_error(
+            405,
+            "invalid_request",
+            "The token endpoint only accepts POST.",
+        )
+        .header("Allow", "POST");
+    }
+    let media_type = request
+        .header("content-type")
+        .and_then(|ct| ct.split(';').next())
+        .map(|mt| mt.trim().to_ascii_lowercase());
+    if media_type.as_deref() != Some("application/x-www-form-urlencoded") {
+        return invalid_request("Content-Type must be application/x-www-form-urlencoded.");
+    }
+    let Some(form) = std::str::from_utf8(&request.body)
+        .ok()
+        .and_then(codec::parse_form)
+    else {
+        return invalid_request("The form body is not valid x-www-form-urlencoded UTF-8.");
+    };
+    // §3.2: parameters must not be included more than once.
+    if let Some((dup, _)) = form
+        .iter()
+        .enumerate()
+        .find(|(i, (k, _))| form[..*i].iter().any(|(seen, _)| seen == k))
+        .map(|(_, kv)| kv.clone())
+    {
+        return invalid_request(&format!("The parameter `{dup}` was sent more than once."));
+    }
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    if field("grant_type") != Some("client_credentials") {
+        return oauth_error(
+            400,
+            "unsupported_grant_type",
+            "Only grant_type=client_credentials is supported.",
+        );
+    }
+    let basic = request.header("authorization").and_then(|h| {
+        let (scheme, credentials) = h.split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("basic")
+            .then(|| credentials.trim())
+    });
+    let (client_id, secret) = match basic {
+        Some(_) if field("client_secret").is_some() => {
+            return invalid_request(
+                "Use one client authentication method: Basic or the form, not both.",
+            )
+        }
+        Some(credentials) => match decode_basic(credentials) {
+            Some((id, secret)) => {
+                if field("client_id").is_some_and(|form_id| form_id != id) {
+                    return invalid_request(
+                        "client_id in the form differs from the Basic credentials.",
+                    );
+                }
+                (id, secret)
+            }
+            None => return invalid_client("Malformed Basic credentials.", true),
+        },
+        None => (
+            field("client_id").unwrap_or_default().to_string(),
+            field("client_secret").unwrap_or_default().to_string(),
+        ),
+    };
+    let used_basic = basic.is_some();
+    let mut state = shared.state();
+    let authenticated = !secret.is_empty()
+        && state
+            .config
+            .clients
+            .get(&client_id)
+            .is_some_and(|known| *known == secret);
+    if !authenticated {
+        return invalid_client("Client authentication failed.", used_basic);
+    }
+    let scope = field("scope");
+    if state.config.require_scope && scope.is_none_or(|s| s.trim().is_empty()) {
+        return oauth_error(400, "invalid_scope", "A scope is required.");
+    }
+    if let (Some(allowed), Some(scope)) = (&state.config.allowed_scopes, scope) {
+        if let Some(refused) = scope
+            .split_whitespace()
+            .find(|s| !allowed.iter().any(|a| a == s))
+        {
+            return oauth_error(
+                400,
+                "invalid_scope",
+                &format!("The scope `{refused}` is not allowed for this client."),
+            );
+        }
+    }
+
+    let config = state.config.clone();
+    let (serial, noise) = state.next_serial();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let extra: Map<String, Value> = form
+        .iter()
+        .filter(|(k, _)| !KNOWN_PARAMS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let mut claims = json!({
+        "iss": shared.base_url,
+        "sub": client_id,
+        "client_id": client_id,
+        "jti": serial.to_string(),
+        "iat": now,
+        "exp": now.saturating_add(config.ttl_secs),
+        "extra": extra,
+    });
+    for (claim, param) in [
+        ("scope", "scope"),
+        ("aud", "audience"),
+        ("resource", "resource"),
+    ] {
+        if let Some(v) = field(param) {
+            claims[claim] = json!(v);
+        }
+    }
+    let token = match config.token_format {
+        TokenFormat::Opaque => format!("opaque-{serial}-{}", hex(&noise)),
+        TokenFormat::Jwt => format!(
+            "{}.{}.{}",
+            codec::b64url_encode(br#"{"alg":"none","typ":"JWT"}"#),
+            codec::b64url_encode(claims.to_string().as_bytes()),
+            codec::b64url_encode(&noise)
+        ),
+    };
+    state.remember(token.clone(), Duration::from_secs(config.ttl_secs), claims);
+    drop(state);
+
+    let mut body = json!({ "access_token": token });
+    if let Some(token_type) = &config.token_type {
+        body["token_type"] = json!(token_type);
+    }
+    if let Some(expires_in) = config.expires_in.render(config.ttl_secs) {
+        body["expires_in"] = expires_in;
+    }
+    if let Some(scope) = scope {
+        body["scope"] = json!(scope);
+    }
+    Response::json(200, &body)
+        .header("Cache-Control", "no-store")
+        .header("Pragma", "no-cache")
+}
+
+/// RFC 6749 §2.3.1: `base64(urlencode(id) ":" urlencode(secret))`, each part form-decoded.
+fn decode_basic(credentials: &str) -> Option<(String, String)> {
+    let decoded = String::from_utf8(codec::b64_decode(credentials)?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((
+        codec::percent_decode(id, true)?,
+        codec::percent_decode(secret, true)?,
+    ))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        // base64("demo-client:xY9%23mK2%24pL8%40nQ5%20%2B%2F%25")
+        let b64 = "ZGVtby1jbGllbnQ6eFk5JTIzbUsyJTI0cEw4JTQwblE1JTIwJTJCJTJGJTI1";
+        assert_eq!(
+            decode_basic(b64),
+            Some(("demo-client".into(), "xY9#mK2$pL8@nQ5 +/%".into()))
+        );
+        // '+' is a space in form encoding (RFC 6749 appendix B).
+        assert_eq!(
+            decode_basic(&codec::b64url_encode(b"a+b:c")).map(|p| p.0),
+            Some("a b".into())
+        );
+        assert_eq!(decode_basic("not base64!"), None);
+        assert_eq!(decode_basic("bm9jb2xvbg"), None, "no colon");
+        assert_eq!(
+            decode_basic(&codec::b64url_encode(b"a:%zz")),
+            None,
+            "bad percent escape"
+        );
+    }
+}
