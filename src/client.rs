@@ -36,6 +36,8 @@ pub(crate) struct Shared {
     cache: TokenCache,
     events: Events,
     limiter: Option<RateLimiter>,
+    /// The static headers as `"Name: value\r\n"` lines, formatted once for the C ABI.
+    static_header_lines: String,
     failures: AtomicU64,
     background_refreshes: AtomicU64,
     invalidations: AtomicU64,
@@ -90,8 +92,14 @@ impl Client {
             },
         );
         let limiter = config.rate_limit.map(RateLimiter::new);
+        let static_header_lines = config
+            .headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
         let shared = Arc::new(Shared {
             config,
+            static_header_lines,
             limiter,
             transport,
             endpoint,
@@ -126,6 +134,11 @@ impl Client {
     pub fn headers(&self) -> Result<Vec<(String, String)>> {
         let token = self.token()?;
         Ok(self.shared.headers_with(&token))
+    }
+
+    /// The configured static headers as `"Name: value\r\n"` lines (no `Authorization`).
+    pub(crate) fn static_header_lines(&self) -> &str {
+        &self.shared.static_header_lines
     }
 
     /// Evict `token` if it is the one cached (constant-time compare), or every cached token

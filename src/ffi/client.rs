@@ -3,7 +3,9 @@
 use std::ffi::{c_char, c_void, CStr, CString};
 
 use super::panic::{ffi_boundary, try_out, try_ref, try_str};
-use super::{fail, fail_with, tw_status, write_out, TW_ERR_INVALID_ARGUMENT, TW_OK};
+use super::{
+    fail, fail_with, tw_status, write_out, write_out_parts, TW_ERR_INVALID_ARGUMENT, TW_OK,
+};
 use crate::{Client, Config, EventKind};
 
 /// An OAuth client with its token cache. Opaque. Thread-safe: share one handle between all
@@ -205,18 +207,18 @@ pub unsafe extern "C" fn tw_client_headers(
     ffi_boundary! {
         let client = try_ref!(client, "client");
         try_out!(len, "len");
-        match client.0.headers() {
-            Ok(headers) => {
-                let mut text = zeroize::Zeroizing::new(String::new());
-                for (name, value) in &headers {
-                    text.push_str(name);
-                    text.push_str(": ");
-                    text.push_str(value);
-                    text.push_str("\r\n");
-                }
-                drop(zeroize::Zeroizing::new(headers.into_iter().map(|(_, v)| v).collect::<Vec<_>>()));
+        match client.0.token() {
+            // Written straight from the cached `Authorization` value and the static lines
+            // formatted at construction: no allocation, no copy of the token on the heap.
+            Ok(token) => {
+                let parts: [&[u8]; 4] = [
+                    b"Authorization: ",
+                    token.authorization().as_bytes(),
+                    b"\r\n",
+                    client.0.static_header_lines().as_bytes(),
+                ];
                 // SAFETY: `len` checked; `buf` validity is the caller's contract.
-                unsafe { write_out(text.as_bytes(), buf, cap, len) }
+                unsafe { write_out_parts(&parts, buf, cap, len) }
             }
             Err(e) => fail_with(&e),
         }

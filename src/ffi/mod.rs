@@ -134,7 +134,22 @@ pub(crate) unsafe fn write_out(
     cap: usize,
     len: *mut usize,
 ) -> tw_status {
-    let needed = value.len() + 1;
+    // SAFETY: forwarded caller contract.
+    unsafe { write_out_parts(&[value], buf, cap, len) }
+}
+
+/// [`write_out`] for a value given as consecutive parts (written back to back).
+///
+/// # Safety
+/// As for [`write_out`].
+pub(crate) unsafe fn write_out_parts(
+    parts: &[&[u8]],
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> tw_status {
+    let value_len: usize = parts.iter().map(|part| part.len()).sum();
+    let needed = value_len + 1;
     // SAFETY: the caller checked `len` is non-NULL and writable.
     unsafe { *len = needed };
     if buf.is_null() && cap > 0 {
@@ -146,10 +161,14 @@ pub(crate) unsafe fn write_out(
             &format!("The buffer holds {cap} bytes; {needed} are needed (see *len)."),
         );
     }
-    // SAFETY: `buf` is valid for `cap >= needed` bytes and cannot overlap our own value.
+    // SAFETY: `buf` is valid for `cap >= needed` bytes and cannot overlap our own values.
     unsafe {
-        std::ptr::copy_nonoverlapping(value.as_ptr(), buf.cast::<u8>(), value.len());
-        *buf.add(value.len()) = 0;
+        let mut at = buf.cast::<u8>();
+        for part in parts {
+            std::ptr::copy_nonoverlapping(part.as_ptr(), at, part.len());
+            at = at.add(part.len());
+        }
+        *at = 0;
     }
     TW_OK
 }
