@@ -9,6 +9,14 @@ root=$PWD
 
 step() { printf '\n==> %s\n' "$*"; }
 
+for component in rustfmt clippy; do
+  tool=${component/rustfmt/fmt}
+  if ! cargo "$tool" --version >/dev/null 2>&1; then
+    step "installing the $component component (rustup)"
+    rustup component add "$component"
+  fi
+done
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -242,7 +242,12 @@ impl TokenEndpoint {
         issued: Instant,
         secret: Option<&Secret>,
     ) -> Result<Fetched> {
-        let json = serde_json::from_slice::<Value>(&reply.body)
+        // Some servers (IIS-hosted ones in particular) prefix JSON with a UTF-8 BOM.
+        let body = reply
+            .body
+            .strip_prefix(b"\xEF\xBB\xBF")
+            .unwrap_or(&reply.body);
+        let json = serde_json::from_slice::<Value>(body)
             .ok()
             .filter(Value::is_object);
         let success = (200..300).contains(&reply.status);
@@ -399,6 +404,26 @@ fn scrub(text: &str, secret: Option<&Secret>) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_utf8_bom_before_the_json_is_accepted() {
+        let config = crate::Config::from_json(
+            r#"{"token_url":"http://127.0.0.1:1/t","client_id":"c","client_secret":"s","allow_http":true}"#,
+        )
+        .unwrap();
+        let endpoint = TokenEndpoint::new(&config, Arc::new(Transport::new(&config).unwrap()));
+        let body = "\u{feff}{\"access_token\":\"abc\",\"token_type\":\"bearer\",\"expires_in\":60}";
+        let fetched = endpoint
+            .parse(
+                reply(200, body, &[]),
+                "http://127.0.0.1:1/t",
+                Instant::now(),
+                None,
+            )
+            .unwrap();
+        assert_eq!(fetched.value, "abc");
+        assert_eq!(fetched.lifetime, Duration::from_secs(60));
+    }
 
     #[test]
     fn expires_in_shapes() {
