@@ -2,9 +2,12 @@
 //! failure memory and rotation (DESIGN.md §3). No HTTP and no threads here: `lookup` says
 //! what the caller must do, and the client does it and reports back with `complete`.
 
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use crate::sync::{Condvar, Mutex};
 
 use crate::config::RetryPolicy;
 use crate::endpoint::Fetched;
@@ -79,6 +82,47 @@ pub(crate) struct TokenCache {
     state: Mutex<State>,
     flight_done: Condvar,
     policy: CachePolicy,
+    /// The serial of the default slot's token while it is cached (0 when none), written
+    /// under the lock: the lock-free hit path checks its thread's copy against it.
+    published: Arc<AtomicU64>,
+    /// Hits answered without the lock, counted per thread shard (no shared cache line).
+    fast_hits: [ShardedCount; HIT_SHARDS],
+}
+
+const HIT_SHARDS: usize = 8;
+
+#[repr(align(128))]
+#[derive(Default)]
+struct ShardedCount(AtomicU64);
+
+/// Per thread: private copies of the default tokens of the clients it used last.
+///
+/// Why: with one shared lock and one shared `Arc`, two threads hitting the cache bounce
+/// the lock word and the reference count between cores (~280 ns a hit). A hit here only
+/// reads `published`, which changes once per token, and clones an `Arc` no other thread
+/// touches. A copy is made once per thread and token (one allocation), then reused.
+struct LocalTokens {
+    entries: [Option<LocalToken>; LOCAL_ENTRIES],
+    next: usize,
+    shard: usize,
+}
+
+struct LocalToken {
+    token: AccessToken,
+    /// `token`'s fresh-until point on the coarse clock, as its slot computed it.
+    fresh_until: crate::clock::Nanos,
+}
+
+const LOCAL_ENTRIES: usize = 4;
+
+static NEXT_SHARD: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static LOCAL: RefCell<LocalTokens> = RefCell::new(LocalTokens {
+        entries: [None, None, None, None],
+        next: 0,
+        shard: NEXT_SHARD.fetch_add(1, Ordering::Relaxed) as usize % HIT_SHARDS,
+    });
 }
 
 struct State {
@@ -93,6 +137,8 @@ struct State {
 
 struct Slot {
     key: SlotKey,
+    /// For the default slot: where its token's serial is published (see `TokenCache`).
+    published: Option<Arc<AtomicU64>>,
     token: Option<AccessToken>,
     /// `token`'s refresh point on the coarse clock (`clock.rs`), kept inline for the hot
     /// path; 0 when there is no token.
@@ -110,9 +156,10 @@ struct Slot {
 }
 
 impl Slot {
-    fn new(key: SlotKey) -> Slot {
+    fn new(key: SlotKey, published: Option<Arc<AtomicU64>>) -> Slot {
         Slot {
             key,
+            published,
             token: None,
             fresh_until: 0,
             flight: None,
@@ -129,6 +176,12 @@ impl Slot {
         self.fresh_until = token
             .as_ref()
             .map_or(0, |t| crate::clock::coarse_deadline(t.fresh_until()));
+        if let Some(published) = &self.published {
+            published.store(
+                token.as_ref().map_or(0, AccessToken::serial),
+                Ordering::Release,
+            );
+        }
         self.token = token;
     }
 
@@ -141,9 +194,12 @@ impl Slot {
 
 impl TokenCache {
     pub(crate) fn new(default_key: SlotKey, policy: CachePolicy) -> TokenCache {
+        let published = Arc::new(AtomicU64::new(0));
         TokenCache {
+            published: published.clone(),
+            fast_hits: Default::default(),
             state: Mutex::new(State {
-                default: Slot::new(default_key),
+                default: Slot::new(default_key, Some(published)),
                 keyed: Vec::new(),
                 generation: 0,
                 next_flight: 1,
@@ -214,17 +270,53 @@ impl TokenCache {
     }
 
     /// The hot path: the default slot's token if it is fresh by the coarse clock (see
-    /// `clock.rs`). One lock, one compare, one `Arc` clone; `None` means "ask `lookup`".
+    /// `clock.rs`); `None` means "ask `lookup`". Usually lock-free: this thread's private
+    /// copy of the token, if it is still the published one (see `LocalTokens`).
     #[inline]
     pub(crate) fn fresh_default(&self) -> Option<AccessToken> {
         let now = crate::clock::coarse_now();
-        let mut state = self.state.lock();
-        if now < state.default.fresh_until {
-            let token = state.default.token.clone();
-            state.hits += 1;
-            return token;
+        let published = self.published.load(Ordering::Acquire);
+        if published != 0 {
+            // `try_with`: during thread teardown the thread-local may be gone; use the lock.
+            let hit = LOCAL.try_with(|local| {
+                let local = local.borrow();
+                let found = local
+                    .entries
+                    .iter()
+                    .flatten()
+                    .find(|e| e.token.serial() == published && now < e.fresh_until)?;
+                self.fast_hits[local.shard]
+                    .0
+                    .fetch_add(1, Ordering::Relaxed);
+                Some(found.token.clone())
+            });
+            if let Ok(Some(token)) = hit {
+                return Some(token);
+            }
         }
-        None
+        let (token, fresh_until) = {
+            let mut state = self.state.lock();
+            if now >= state.default.fresh_until {
+                return None;
+            }
+            state.hits += 1;
+            (state.default.token.clone()?, state.default.fresh_until)
+        };
+        let _ = LOCAL.try_with(|local| {
+            let mut local = local.borrow_mut();
+            let at = local.next;
+            local.next = (at + 1) % LOCAL_ENTRIES;
+            // An empty or expired entry if there is one, else the next in turn.
+            let stale = local
+                .entries
+                .iter()
+                .position(|e| e.as_ref().is_none_or(|e| now >= e.fresh_until));
+            local.entries[stale.unwrap_or(at)] = Some(LocalToken {
+                token: token.private_copy(),
+                fresh_until,
+            });
+        });
+        Some(token)
     }
 
     /// Record a fetch's outcome, wake its waiters, and return the token (or error) it made.
@@ -313,11 +405,9 @@ impl TokenCache {
                     ));
                 }
             }
-            if self
-                .flight_done
-                .wait_until(&mut state, deadline)
-                .timed_out()
-            {
+            let (guard, timed_out) = self.flight_done.wait_until(state, deadline);
+            state = guard;
+            if timed_out {
                 return Err(Error::new(
                     ErrorKind::Timeout,
                     "Timed out waiting for the token fetch already in progress (request deadline passed).",
@@ -365,9 +455,14 @@ impl TokenCache {
 
     /// Cache hits so far, and the default token's remaining usable time.
     pub(crate) fn snapshot(&self) -> (u64, Option<Duration>) {
+        let fast: u64 = self
+            .fast_hits
+            .iter()
+            .map(|count| count.0.load(Ordering::Relaxed))
+            .sum();
         let state = self.state.lock();
         (
-            state.hits,
+            state.hits + fast,
             state.default.token.as_ref().map(AccessToken::remaining),
         )
     }
@@ -377,9 +472,8 @@ impl TokenCache {
     /// # Safety
     /// Only from the `pthread_atfork` prepare handler.
     pub(crate) unsafe fn fork_lock(&self) {
-        use parking_lot::lock_api::RawMutex as _;
         // SAFETY: paired with `fork_unlock` in the parent or child handler.
-        unsafe { self.state.raw().lock() };
+        unsafe { self.state.fork_lock() };
     }
 
     /// Release the fork lock; in the child, first forget fetches that no thread will finish.
@@ -389,13 +483,13 @@ impl TokenCache {
     pub(crate) unsafe fn fork_unlock(&self, in_child: bool) {
         if in_child {
             // SAFETY: this thread holds the lock (taken in `fork_lock`).
-            let state = unsafe { &mut *self.state.data_ptr() };
+            let state = unsafe { self.state.fork_data() };
             for slot in state.slots_mut() {
                 slot.flight = None;
             }
         }
         // SAFETY: locked by `fork_lock` on this thread.
-        unsafe { self.state.force_unlock() };
+        unsafe { self.state.fork_unlock() };
     }
 }
 
@@ -433,7 +527,7 @@ impl State {
                         self.keyed.swap_remove(i);
                     }
                 }
-                self.keyed.push(Slot::new(key.clone()));
+                self.keyed.push(Slot::new(key.clone(), None));
                 self.keyed.len() - 1
             }
         };

@@ -350,6 +350,7 @@ impl ForkAware for Shared {
             self.events.fork_lock();
             self.cache.fork_lock();
             self.transport.fork_lock();
+            self.endpoint.fork_lock();
             if let Some(limiter) = &self.limiter {
                 limiter.fork_lock();
             }
@@ -362,6 +363,7 @@ impl ForkAware for Shared {
             if let Some(limiter) = &self.limiter {
                 limiter.fork_unlock();
             }
+            self.endpoint.fork_unlock();
             self.transport.fork_unlock();
             self.cache.fork_unlock(false);
             self.events.fork_unlock();
@@ -374,6 +376,7 @@ impl ForkAware for Shared {
             if let Some(limiter) = &self.limiter {
                 limiter.fork_unlock();
             }
+            self.endpoint.fork_unlock();
             self.transport.fork_unlock();
             self.cache.fork_unlock(true);
             self.events.fork_unlock();

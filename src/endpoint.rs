@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use parking_lot::RwLock;
+use crate::sync::RwLock;
 use serde_json::Value;
 
 use crate::config::{AuthMethod, Config, Credential, RetryPolicy, TokenLocation};
@@ -89,6 +89,23 @@ impl TokenEndpoint {
         }
         *self.credential.write() = Credential::Secret(secret);
         Ok(())
+    }
+
+    /// Hold the credential lock across a fork (see `fork.rs`), so that no thread that is
+    /// gone in the child can be holding it there.
+    ///
+    /// # Safety
+    /// Only from the `pthread_atfork` prepare handler; paired with `fork_unlock`.
+    pub(crate) unsafe fn fork_lock(&self) {
+        // SAFETY: paired with `fork_unlock` on this thread.
+        unsafe { self.credential.fork_lock() };
+    }
+
+    /// # Safety
+    /// Only from the `pthread_atfork` parent/child handler, after `fork_lock`.
+    pub(crate) unsafe fn fork_unlock(&self) {
+        // SAFETY: locked by `fork_lock` on this thread.
+        unsafe { self.credential.fork_unlock() };
     }
 
     /// Fetch one token, retrying transient failures with backoff until `max_attempts` or

@@ -3,7 +3,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use crate::sync::RwLock;
 
 /// What happened. The numeric codes are the C ABI's `TW_EVENT_*` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,15 +81,14 @@ impl Events {
     /// # Safety
     /// Only from the `pthread_atfork` prepare handler; paired with `fork_unlock`.
     pub(crate) unsafe fn fork_lock(&self) {
-        use parking_lot::lock_api::RawRwLock as _;
         // SAFETY: paired with `fork_unlock` on this thread.
-        unsafe { self.hook.raw().lock_exclusive() };
+        unsafe { self.hook.fork_lock() };
     }
 
     /// # Safety
     /// Only from the `pthread_atfork` parent/child handler, after `fork_lock`.
     pub(crate) unsafe fn fork_unlock(&self) {
         // SAFETY: locked exclusively by `fork_lock` on this thread.
-        unsafe { self.hook.force_unlock_write() };
+        unsafe { self.hook.fork_unlock() };
     }
 }

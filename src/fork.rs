@@ -6,10 +6,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 
 /// What a client must do around a fork. Implementations take their locks in `prepare` and
-/// release them in `parent` / `child` (force-unlocking: the guards do not survive).
+/// release them in `parent` / `child` (see `sync.rs` for why the locks are `std::sync`).
 pub(crate) trait ForkAware: Send + Sync {
     fn prepare(&self);
     fn parent(&self);
@@ -22,7 +22,7 @@ struct Entry(*const dyn ForkAware);
 // entry (taking that lock) before it is freed, so the pointer is valid whenever it is used.
 unsafe impl Send for Entry {}
 
-static REGISTRY: Mutex<Vec<Entry>> = parking_lot::const_mutex(Vec::new());
+static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 
 /// Incremented in every forked child; compare to detect that a fork happened.
@@ -64,30 +64,29 @@ fn install_handlers() {
 fn install_handlers() {}
 
 extern "C" fn prepare() {
-    use parking_lot::lock_api::RawMutex as _;
-    // SAFETY: the registry lock is held from here until `parent` or `child` releases it;
-    // nothing else uses the raw lock in between on this thread.
-    unsafe { REGISTRY.raw().lock() };
+    // SAFETY: the registry lock is held from here until `parent` or `child` releases it,
+    // on this thread; the registry is a static, never dropped.
+    unsafe { REGISTRY.fork_lock() };
     for_each(|e| e.prepare());
 }
 
 extern "C" fn parent() {
     for_each(|e| e.parent());
     // SAFETY: locked in `prepare` on this same thread.
-    unsafe { REGISTRY.force_unlock() };
+    unsafe { REGISTRY.fork_unlock() };
 }
 
 extern "C" fn child() {
     EPOCH.fetch_add(1, Ordering::Relaxed);
     for_each(|e| e.child());
     // SAFETY: locked in `prepare`; the child is single-threaded and is the locking thread.
-    unsafe { REGISTRY.force_unlock() };
+    unsafe { REGISTRY.fork_unlock() };
 }
 
 fn for_each(f: impl Fn(&dyn ForkAware)) {
     // SAFETY: called only between `prepare` and `parent`/`child`, while this thread holds
     // the registry lock, so no entry is removed or freed concurrently.
-    let entries = unsafe { &*REGISTRY.data_ptr() };
+    let entries = unsafe { REGISTRY.fork_data() };
     for entry in entries {
         // SAFETY: see `Entry`: registered objects outlive their registry entry.
         f(unsafe { &*entry.0 });

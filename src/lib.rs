@@ -56,6 +56,7 @@ mod fork;
 mod request;
 mod retry;
 mod secret;
+mod sync;
 mod token;
 mod transport;
 mod url;

@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 
 use crate::client::Shared;
 use crate::config::RateLimit;
@@ -215,16 +215,15 @@ impl RateLimiter {
     /// # Safety
     /// Only from the `pthread_atfork` prepare handler; paired with `fork_unlock`.
     pub(crate) unsafe fn fork_lock(&self) {
-        use parking_lot::lock_api::RawMutex as _;
         // SAFETY: paired with `fork_unlock` on this thread.
-        unsafe { self.state.raw().lock() };
+        unsafe { self.state.fork_lock() };
     }
 
     /// # Safety
     /// Only from the `pthread_atfork` parent/child handler, after `fork_lock`.
     pub(crate) unsafe fn fork_unlock(&self) {
         // SAFETY: locked by `fork_lock` on this thread.
-        unsafe { self.state.force_unlock() };
+        unsafe { self.state.fork_unlock() };
     }
 }
 

@@ -1,6 +1,7 @@
 //! Access tokens, what they were asked for, and when they must be refreshed (DESIGN.md §3).
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -124,7 +125,11 @@ struct TokenInner {
     granted_scope: Option<String>,
     fingerprint: String,
     timing: Timing,
+    /// Unique per token in the process (copies share it); 0 is never used.
+    serial: u64,
 }
+
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
 
 /// When a token expires, stops being handed out, and should be refreshed. All instants are
 /// monotonic: wall-clock jumps cannot make a token look valid or expired.
@@ -186,8 +191,30 @@ impl AccessToken {
                 granted_scope,
                 fingerprint,
                 timing,
+                serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
             }),
         }
+    }
+
+    /// An equal token in its own allocation, for one thread's exclusive use: cloning it
+    /// touches no memory another thread writes (see `TokenCache::fresh_default`).
+    pub(crate) fn private_copy(&self) -> AccessToken {
+        let inner = &*self.inner;
+        AccessToken {
+            inner: Arc::new(TokenInner {
+                value: inner.value.clone(),
+                authorization: inner.authorization.clone(),
+                granted_scope: inner.granted_scope.clone(),
+                fingerprint: inner.fingerprint.clone(),
+                timing: inner.timing,
+                serial: inner.serial,
+            }),
+        }
+    }
+
+    /// Identifies this token (and its copies) among every token the process has seen.
+    pub(crate) fn serial(&self) -> u64 {
+        self.inner.serial
     }
 
     /// The token itself. Treat it as a secret: do not log it.

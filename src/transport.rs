@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use ureq::RequestExt;
 
@@ -96,16 +96,15 @@ impl Transport {
     /// # Safety
     /// Only from the `pthread_atfork` prepare handler; paired with `fork_unlock`.
     pub(crate) unsafe fn fork_lock(&self) {
-        use parking_lot::lock_api::RawMutex as _;
         // SAFETY: paired with `fork_unlock` on this thread.
-        unsafe { self.agent.raw().lock() };
+        unsafe { self.agent.fork_lock() };
     }
 
     /// # Safety
     /// Only from the `pthread_atfork` parent/child handler, after `fork_lock`.
     pub(crate) unsafe fn fork_unlock(&self) {
         // SAFETY: locked by `fork_lock` on this thread.
-        unsafe { self.agent.force_unlock() };
+        unsafe { self.agent.fork_unlock() };
     }
 
     /// Perform one exchange. Any HTTP status is a successful `Reply`; errors are transport

@@ -244,3 +244,52 @@ fn inline_refresh_mode_refreshes_on_the_calling_thread() {
     assert_eq!(c.stats().background_refreshes, 0);
     assert_eq!(mock.token_requests(), 2);
 }
+
+/// Hits are answered from a per-thread copy of the token; an eviction on another thread
+/// (invalidate, secret rotation) must reach every thread's next call.
+#[test]
+fn evictions_reach_every_threads_hit_path() {
+    let mock = MockServer::start();
+    let c = client(&mock, json!({}));
+    let first = c.token().unwrap().as_str().to_string();
+    const THREADS: usize = 4;
+    let phase = Arc::new(Barrier::new(THREADS + 1));
+    let workers: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (c, phase) = (c.clone(), phase.clone());
+            thread::spawn(move || {
+                let mut seen = Vec::new();
+                for _ in 0..2 {
+                    // Two hits: the first makes this thread's copy, the second uses it.
+                    seen.push(c.token().unwrap().as_str().to_string());
+                    seen.push(c.token().unwrap().as_str().to_string());
+                    phase.wait(); // the main thread evicts
+                    phase.wait();
+                }
+                seen.push(c.token().unwrap().as_str().to_string());
+                seen
+            })
+        })
+        .collect();
+    phase.wait();
+    assert!(c.invalidate(Some(&first)));
+    phase.wait();
+    phase.wait();
+    c.set_client_secret("demo-secret").unwrap();
+    phase.wait();
+    let seen: Vec<Vec<String>> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    for tokens in &seen {
+        assert_eq!(tokens[0], first);
+        assert_eq!(tokens[1], first);
+        assert_ne!(
+            tokens[2], first,
+            "a thread served its copy after invalidate"
+        );
+        assert_eq!(tokens[2], tokens[3]);
+        assert_ne!(
+            tokens[4], tokens[2],
+            "a thread served its copy after rotation"
+        );
+    }
+    assert_eq!(mock.stats().tokens_issued, 3, "one fetch per eviction");
+}
