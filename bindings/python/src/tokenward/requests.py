@@ -1,0 +1,108 @@
+"""tokenward for `requests <https://requests.readthedocs.io>`_ (an optional dependency).
+
+::
+
+    import requests
+    import tokenward
+    from tokenward.requests import BearerAuth
+
+    client = tokenward.Client.from_env("API_")
+    session = requests.Session()
+    session.auth = BearerAuth(client)
+    items = session.get("https://api.example.com/api/items").json()
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+try:
+    import requests as _requests
+    from requests.auth import AuthBase
+    from requests.cookies import extract_cookies_to_jar
+except ImportError as exc:  # pragma: no cover - exercised only without requests
+    raise ImportError(
+        "tokenward.requests needs the 'requests' package: pip install requests"
+    ) from exc
+
+from ._client import Client
+
+__all__ = ["BearerAuth"]
+
+# Marks a request this auth has already re-sent once, so a second 401 is returned.
+_RETRIED = "_tokenward_retried"
+# Where a file-like body started, so the retry can rewind it.
+_BODY_POSITION = "_tokenward_body_position"
+
+
+def _sent_token(request: _requests.PreparedRequest) -> Optional[str]:
+    value = request.headers.get("Authorization")
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
+
+
+class BearerAuth(AuthBase):
+    """Adds ``Authorization: Bearer <token>`` and the client's static headers to every
+    request; on a 401 invalidates exactly the token that request carried and re-sends it
+    once with a fresh token. A second 401 is returned to the caller as is.
+
+    A static header (e.g. ``tenant-code``) the request already carries is left as the
+    caller set it. A streamed body that cannot be rewound (a generator) is not re-sent:
+    the 401 is returned.
+    """
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def __call__(self, request: _requests.PreparedRequest) -> _requests.PreparedRequest:
+        self._apply(request, self.client.headers())
+        body = request.body
+        if body is not None and hasattr(body, "seek") and hasattr(body, "tell"):
+            try:
+                setattr(request, _BODY_POSITION, body.tell())
+            except (OSError, ValueError):
+                setattr(request, _BODY_POSITION, None)
+        request.register_hook("response", self._handle_401)
+        return request
+
+    @staticmethod
+    def _apply(request: _requests.PreparedRequest, headers: "dict[str, str]") -> None:
+        for name, value in headers.items():
+            if name.lower() == "authorization":
+                request.headers[name] = value
+            else:
+                request.headers.setdefault(name, value)
+
+    def _handle_401(self, response: _requests.Response, **kwargs: Any) -> _requests.Response:
+        request = response.request
+        if response.status_code != 401 or getattr(request, _RETRIED, False):
+            return response
+        token = _sent_token(request)
+        if token is None:
+            # Not our header (e.g. stripped on a cross-origin redirect): nothing to refresh.
+            return response
+        body = request.body
+        if body is not None and not isinstance(body, (bytes, str)):
+            position = getattr(request, _BODY_POSITION, None)
+            if position is None:
+                return response
+            body.seek(position)
+
+        self.client.invalidate(token)
+
+        # As requests' HTTPDigestAuth does: drain and release the connection, then re-send
+        # a copy carrying the cookies the 401 set.
+        response.content  # noqa: B018 - reading it releases the connection
+        response.close()
+        retry = request.copy()
+        extract_cookies_to_jar(retry._cookies, request, response.raw)
+        retry.prepare_cookies(retry._cookies)
+        retry.headers["Authorization"] = self.client.authorization()
+        setattr(retry, _RETRIED, True)
+
+        new_response = response.connection.send(retry, **kwargs)
+        new_response.history.append(response)
+        new_response.request = retry
+        return new_response
