@@ -389,6 +389,7 @@ impl TokenCache {
     /// Wait (at most until `deadline`) for another caller's fetch and share its outcome.
     pub(crate) fn wait(&self, waiter: Waiter, deadline: Instant) -> Result<AccessToken> {
         let mut state = self.state.lock();
+        let mut timed_out = false;
         loop {
             match state.find(&waiter.slot) {
                 Some(slot) => {
@@ -405,14 +406,17 @@ impl TokenCache {
                     ));
                 }
             }
-            let (guard, timed_out) = self.flight_done.wait_until(state, deadline);
-            state = guard;
+            // Checked after looking at the outcome once more: a fetch that finished just as
+            // the deadline passed still counts.
             if timed_out {
                 return Err(Error::new(
                     ErrorKind::Timeout,
                     "Timed out waiting for the token fetch already in progress (request deadline passed).",
                 ));
             }
+            let (guard, deadline_passed) = self.flight_done.wait_until(state, deadline);
+            state = guard;
+            timed_out = deadline_passed;
         }
     }
 
