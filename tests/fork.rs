@@ -4,20 +4,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use tokenward_mock::MockServer;
-
-extern "C" {
-    fn fork() -> i32;
-    fn waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
-    fn _exit(code: i32) -> !;
-    fn kill(pid: i32, sig: i32) -> i32;
-}
-
-const WNOHANG: i32 = 1;
-const SIGKILL: i32 = 9;
 
 #[test]
 fn a_forked_child_fetches_for_itself_instead_of_waiting_on_the_parents_fetch() {
@@ -33,31 +23,12 @@ fn a_forked_child_fetches_for_itself_instead_of_waiting_on_the_parents_fetch() {
     };
     std::thread::sleep(Duration::from_millis(300));
 
-    // SAFETY: the child only calls into tokenward (fork-safe by design) and then _exit.
-    let pid = unsafe { fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
+    let pid = common::process::fork_child(|| {
         // (The mock's state lives in the parent; the child can only judge the token.)
-        let ok = c.token().is_ok_and(|t| t.as_str() != first);
-        // SAFETY: leave the child without running the test harness's teardown.
-        unsafe { _exit(if ok { 0 } else { 1 }) }
-    }
-
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut status = 0;
-    loop {
-        // SAFETY: plain waitpid on our own child.
-        let done = unsafe { waitpid(pid, &mut status, WNOHANG) };
-        if done == pid {
-            break;
-        }
-        if Instant::now() > deadline {
-            // SAFETY: kill our own child before failing.
-            unsafe { kill(pid, SIGKILL) };
-            panic!("the child hung: it waited on a fetch that no thread in it will finish");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        c.token().is_ok_and(|t| t.as_str() != first)
+    });
+    let status = common::process::wait_child(pid, Duration::from_secs(15))
+        .expect("the child hung: it waited on a fetch that no thread in it will finish");
     let exited_ok = status & 0x7f == 0 && (status >> 8) & 0xff == 0;
     assert!(
         exited_ok,

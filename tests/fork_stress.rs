@@ -9,20 +9,11 @@ mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use tokenward_mock::MockServer;
 
-extern "C" {
-    fn fork() -> i32;
-    fn waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
-    fn _exit(code: i32) -> !;
-    fn kill(pid: i32, sig: i32) -> i32;
-}
-
-const WNOHANG: i32 = 1;
-const SIGKILL: i32 = 9;
 const FORKS: usize = 40;
 
 #[test]
@@ -49,10 +40,7 @@ fn children_forked_while_threads_contend_for_the_client_never_deadlock() {
 
     for round in 0..FORKS {
         std::thread::sleep(Duration::from_millis(5));
-        // SAFETY: the child only calls into tokenward (fork-safe by design) and then _exit.
-        let pid = unsafe { fork() };
-        assert!(pid >= 0, "fork failed");
-        if pid == 0 {
+        let pid = common::process::fork_child(|| {
             // Several threads in the child, so its locks are contended again.
             let workers: Vec<_> = (0..2)
                 .map(|_| {
@@ -64,24 +52,12 @@ fn children_forked_while_threads_contend_for_the_client_never_deadlock() {
             for worker in workers {
                 ok &= worker.join().unwrap_or(false);
             }
-            // SAFETY: leave the child without running the test harness's teardown.
-            unsafe { _exit(if ok { 0 } else { 1 }) }
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut status = 0;
-        loop {
-            // SAFETY: plain waitpid on our own child.
-            if unsafe { waitpid(pid, &mut status, WNOHANG) } == pid {
-                break;
-            }
-            if Instant::now() > deadline {
-                stop.store(true, Ordering::Relaxed);
-                // SAFETY: kill our own child before failing.
-                unsafe { kill(pid, SIGKILL) };
-                panic!("child {round} deadlocked on a lock inherited from the parent");
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+            ok
+        });
+        let Some(status) = common::process::wait_child(pid, Duration::from_secs(10)) else {
+            stop.store(true, Ordering::Relaxed);
+            panic!("child {round} deadlocked on a lock inherited from the parent");
+        };
         assert_eq!(status, 0, "child {round} failed (wait status {status})");
     }
 

@@ -126,7 +126,8 @@ pub unsafe extern "C" fn tw_client_free(client: *mut tw_client) {
 /// size needed including the NUL; if `cap` is smaller nothing is written and
 /// `TW_ERR_BUFFER_TOO_SMALL` is returned; `buf = NULL, cap = 0` asks for the size).
 ///
-/// Returns at once from the cache when a token is fresh (no allocation); blocks only when
+/// Returns at once from the cache when a token is fresh (no allocation after the calling
+/// thread's first use of that token, which copies it for the thread); blocks only when
 /// no usable token is cached (at most the configured request timeout). Errors: any
 /// `TW_ERR_*` of the token fetch (see `tw_last_error`).
 #[no_mangle]
