@@ -196,6 +196,12 @@ extern "C" {
 const char *tw_version(void);
 
 /**
+ * The C ABI version this library was built with (`TW_ABI_VERSION` of its header).
+ * Bindings compare it with the version they were written for before any other call.
+ */
+int32_t tw_abi_version(void);
+
+/**
  * The name of a status code, e.g. `"TW_ERR_TIMEOUT"`; `"TW_ERR_UNKNOWN"` for values this
  * version does not know. Static; never NULL; never free it.
  */
@@ -249,6 +255,17 @@ tw_status tw_client_token(struct tw_client *client, char *buf, size_t cap, size_
  * `tw_client_invalidate` or `tw_client_set_client_secret`.
  */
 tw_status tw_client_token_cacheable(struct tw_client *client, char *buf, size_t cap, size_t *len, uint64_t *reusable_ns);
+
+/**
+ * Like `tw_client_token_cacheable`, with two spans in nanoseconds from now:
+ * `*fresh_ns`, how long the token stays fresh (until the core's refresh point; 0 inside the
+ * refresh window), and `*usable_ns`, how long the core itself would still hand it out (0 for
+ * a token to be used once). A binding's memo may answer without calling while fresh; past
+ * that it may keep answering until usable provided one of its threads at a time calls this
+ * again (that call starts the refresh and picks up the new token). Never reuse past
+ * `*usable_ns`, nor after `tw_client_invalidate` or `tw_client_set_client_secret`.
+ */
+tw_status tw_client_token_window(struct tw_client *client, char *buf, size_t cap, size_t *len, uint64_t *fresh_ns, uint64_t *usable_ns);
 
 /**
  * Copy `"Bearer <token>"` into `buf` (buffer protocol as for `tw_client_token`).

@@ -211,6 +211,20 @@ impl Client {
             .saturating_duration_since(Instant::now());
         Ok((token, fresh_for))
     }
+
+    /// A token plus two spans from now: how long it stays fresh (until its refresh point;
+    /// zero inside the refresh window) and how long it stays usable (until the point after
+    /// which the core never hands it out; zero for a use-once token). A binding's memo may
+    /// answer without asking the core while fresh, and, while one of its threads asks the core
+    /// (which starts the refresh), keep answering until usable — never after it, and never
+    /// after an invalidation or a secret rotation.
+    pub fn token_window(&self) -> Result<(AccessToken, Duration, Duration)> {
+        let token = self.token()?;
+        let now = Instant::now();
+        let fresh_for = token.fresh_until().saturating_duration_since(now);
+        let usable_for = token.timing().usable_until.saturating_duration_since(now);
+        Ok((token, fresh_for, usable_for))
+    }
 }
 
 impl std::fmt::Debug for Client {

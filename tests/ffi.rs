@@ -187,7 +187,36 @@ fn buffer_protocol() {
         reusable > 3_000 * 1_000_000_000 && reusable <= 3_300 * 1_000_000_000,
         "{reusable}"
     );
+
+    // An hour token: fresh until its refresh point, usable until 30 s before expiry.
+    let (mut fresh, mut usable) = (0u64, 0u64);
+    assert_eq!(
+        unsafe {
+            tw_client_token_window(
+                c,
+                buf.as_mut_ptr().cast(),
+                needed,
+                &mut len,
+                &mut fresh,
+                &mut usable,
+            )
+        },
+        TW_OK
+    );
+    let secs = 1_000_000_000u64;
+    assert!(fresh > 3_000 * secs && fresh <= 3_300 * secs, "{fresh}");
+    assert!(usable > 3_500 * secs && usable <= 3_570 * secs, "{usable}");
+    assert!(fresh < usable);
+    assert_eq!(
+        unsafe { tw_client_token_window(c, null_mut(), 0, &mut len, null_mut(), &mut usable) },
+        TW_ERR_INVALID_ARGUMENT
+    );
     unsafe { tw_client_free(c) };
+}
+
+#[test]
+fn abi_version_matches_the_header_constant() {
+    assert_eq!(tw_abi_version(), TW_ABI_VERSION);
 }
 
 #[test]

@@ -176,6 +176,43 @@ pub unsafe extern "C" fn tw_client_token_cacheable(
     }
 }
 
+/// Like `tw_client_token_cacheable`, with two spans in nanoseconds from now:
+/// `*fresh_ns`, how long the token stays fresh (until the core's refresh point; 0 inside the
+/// refresh window), and `*usable_ns`, how long the core itself would still hand it out (0 for
+/// a token to be used once). A binding's memo may answer without calling while fresh; past
+/// that it may keep answering until usable provided one of its threads at a time calls this
+/// again (that call starts the refresh and picks up the new token). Never reuse past
+/// `*usable_ns`, nor after `tw_client_invalidate` or `tw_client_set_client_secret`.
+#[no_mangle]
+pub unsafe extern "C" fn tw_client_token_window(
+    client: *mut tw_client,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+    fresh_ns: *mut u64,
+    usable_ns: *mut u64,
+) -> tw_status {
+    ffi_boundary! {
+        let client = try_ref!(client, "client");
+        try_out!(len, "len");
+        try_out!(fresh_ns, "fresh_ns");
+        try_out!(usable_ns, "usable_ns");
+        match client.0.token_window() {
+            Ok((token, fresh_for, usable_for)) => {
+                let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+                // SAFETY: both checked non-NULL above.
+                unsafe {
+                    *fresh_ns = nanos(fresh_for);
+                    *usable_ns = nanos(usable_for);
+                }
+                // SAFETY: `len` checked; `buf` validity is the caller's contract.
+                unsafe { write_out(token.as_str().as_bytes(), buf, cap, len) }
+            }
+            Err(e) => fail_with(&e),
+        }
+    }
+}
+
 /// Copy `"Bearer <token>"` into `buf` (buffer protocol as for `tw_client_token`).
 #[no_mangle]
 pub unsafe extern "C" fn tw_client_authorization(

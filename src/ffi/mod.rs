@@ -179,6 +179,13 @@ pub extern "C" fn tw_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
+/// The C ABI version this library was built with (`TW_ABI_VERSION` of its header).
+/// Bindings compare it with the version they were written for before any other call.
+#[no_mangle]
+pub extern "C" fn tw_abi_version() -> i32 {
+    TW_ABI_VERSION
+}
+
 /// The name of a status code, e.g. `"TW_ERR_TIMEOUT"`; `"TW_ERR_UNKNOWN"` for values this
 /// version does not know. Static; never NULL; never free it.
 #[no_mangle]
