@@ -59,6 +59,25 @@ impl ExpiresIn {
     }
 }
 
+/// How the mock decides that a token has expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// Exactly `ttl_secs` after issue, on the mock's monotonic clock.
+    Monotonic,
+    /// Like real providers: once the wall clock reaches the whole-second `exp`
+    /// (`floor(now) + ttl_secs`), so up to a second before `ttl_secs` have passed.
+    WallClock,
+}
+
+impl Expiry {
+    fn name(self) -> &'static str {
+        match self {
+            Expiry::Monotonic => "monotonic",
+            Expiry::WallClock => "wall_clock",
+        }
+    }
+}
+
 /// Opaque tokens exercise the library's "no `expires_in`, not a JWT" fallbacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenFormat {
@@ -73,6 +92,7 @@ pub struct MockConfig {
     /// `None` leaves `token_type` out of the response.
     pub token_type: Option<String>,
     pub token_format: TokenFormat,
+    pub expiry: Expiry,
     pub token_delay_ms: u64,
     pub require_scope: bool,
     pub allowed_scopes: Option<Vec<String>>,
@@ -94,6 +114,7 @@ impl MockConfig {
             expires_in: ExpiresIn::Number,
             token_type: Some("Bearer".into()),
             token_format: TokenFormat::Jwt,
+            expiry: Expiry::Monotonic,
             token_delay_ms: 0,
             require_scope: false,
             allowed_scopes: None,
@@ -111,6 +132,7 @@ impl MockConfig {
                 TokenFormat::Jwt => "jwt",
                 TokenFormat::Opaque => "opaque",
             },
+            "expiry": self.expiry.name(),
             "token_delay_ms": self.token_delay_ms,
             "require_scope": self.require_scope,
             "allowed_scopes": self.allowed_scopes,
@@ -152,6 +174,13 @@ impl MockConfig {
                         Some("jwt") => TokenFormat::Jwt,
                         Some("opaque") => TokenFormat::Opaque,
                         _ => return Err(bad("\"jwt\" or \"opaque\"")),
+                    }
+                }
+                "expiry" => {
+                    next.expiry = match v.as_str() {
+                        Some("monotonic") => Expiry::Monotonic,
+                        Some("wall_clock") => Expiry::WallClock,
+                        _ => return Err(bad("\"monotonic\" or \"wall_clock\"")),
                     }
                 }
                 "token_delay_ms" => {
@@ -239,6 +268,7 @@ mod tests {
             json!({ "ttl_secs": -1 }),
             json!({ "expires_in": "weird" }),
             json!({ "token_format": "paseto" }),
+            json!({ "expiry": "exp" }),
             json!({ "token_type": "a\r\nb" }),
             json!({ "allowed_scopes": [1] }),
             json!({ "clients": { "x": 1 } }),

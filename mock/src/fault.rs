@@ -31,8 +31,10 @@ pub enum FaultKind {
 
 #[derive(Debug, Clone)]
 pub struct Fault {
-    /// Requests still to be hit by this fault.
-    pub remaining: u64,
+    /// Requests still to be hit by this fault; `None`: every request until a reset.
+    pub remaining: Option<u64>,
+    /// Successful (2xx) normal answers its target must give before the fault starts.
+    pub after: u64,
     pub kind: FaultKind,
     pub status: u16,
     pub body: String,
@@ -43,9 +45,10 @@ pub struct Fault {
     pub size: u64,
 }
 
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 10] = [
     "target",
     "count",
+    "after",
     "status",
     "body",
     "content_type",
@@ -97,11 +100,19 @@ impl Fault {
             }
         };
         let count = match get("count") {
-            None => 1,
-            Some(c) => c
+            None => Some(1),
+            Some(Value::String(s)) if s == "forever" => None,
+            Some(c) => Some(
+                c.as_u64()
+                    .filter(|c| *c >= 1)
+                    .ok_or_else(|| bad("count", "a whole number of at least 1, or \"forever\""))?,
+            ),
+        };
+        let after = match get("after") {
+            None => 0,
+            Some(a) => a
                 .as_u64()
-                .filter(|c| *c >= 1)
-                .ok_or_else(|| bad("count", "a whole number of at least 1"))?,
+                .ok_or_else(|| bad("after", "a whole number of successful answers"))?,
         };
         let status = match get("status") {
             None => 503,
@@ -151,6 +162,7 @@ impl Fault {
             target,
             Fault {
                 remaining: count,
+                after,
                 kind,
                 status,
                 body,
@@ -193,7 +205,12 @@ mod tests {
     fn defaults() {
         let (target, f) = Fault::parse(&json!({})).unwrap();
         assert_eq!(target, Target::Token);
-        assert_eq!((f.kind, f.status, f.remaining), (FaultKind::Status, 503, 1));
+        assert_eq!(
+            (f.kind, f.status, f.remaining, f.after),
+            (FaultKind::Status, 503, Some(1), 0)
+        );
+        let (_, f) = Fault::parse(&json!({ "count": "forever", "after": 1 })).unwrap();
+        assert_eq!((f.remaining, f.after), (None, 1));
         assert_eq!(f.content_type, "text/plain; charset=utf-8");
         assert_eq!(f.size, DEFAULT_SIZE);
         let (_, f) = Fault::parse(&json!({ "body": "{\"error\":\"x\"}" })).unwrap();
@@ -211,6 +228,9 @@ mod tests {
             json!({ "kind": "slow" }),
             json!({ "count": 0 }),
             json!({ "count": "2" }),
+            json!({ "count": "always" }),
+            json!({ "after": -1 }),
+            json!({ "after": "1" }),
             json!({ "status": 42 }),
             json!({ "status": 100 }),
             json!({ "retry_after": "1\r\nX: y" }),

@@ -16,13 +16,15 @@
 //!   `/token`): client credentials with `client_secret_post` or `client_secret_basic`;
 //!   issues unsigned JWTs whose payload records the scope, audience and resource asked for
 //!   ([`decode_claims`] reads it back). TTL, the shape of `expires_in`, `token_type` and
-//!   the token format are configurable.
+//!   the token format are configurable; `expiry: "wall_clock"` expires tokens at their
+//!   whole-second `exp` by the wall clock, as real providers do.
 //! - **API** (`/api/...`, `POST /graphql`): checks the bearer token against what the mock
 //!   issued (not revoked, not expired on the mock's monotonic clock) and the required
 //!   headers (`tenant-code`, `api-version`); special paths answer 403, always 401, or
 //!   redirect.
 //! - **Faults**: the next N token or API requests answer a status (with `Retry-After`),
-//!   hang, close the connection, or send an oversized body; optional delays.
+//!   hang, close the connection, or send an oversized body; optional delays; a fault can
+//!   wait for N successes first and last forever (every refresh after the first fails).
 //! - **Inspection**: counters and a log of every request, over `/admin/...` or the methods
 //!   of [`MockServer`].
 //!
@@ -37,6 +39,7 @@
 mod admin;
 mod api;
 mod cli;
+mod clock;
 mod codec;
 mod config;
 mod connection;

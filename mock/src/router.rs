@@ -72,9 +72,13 @@ pub fn route(shared: &Shared, request: &Request) -> Reply {
     if !shared.sleep(delay) {
         return Reply::Close;
     }
-    Reply::Respond(match target {
+    let response = match target {
         Some(Target::Token) => token::handle(shared, request),
         Some(Target::Api) => api::handle(shared, request),
         None => api::other(shared, request),
-    })
+    };
+    if let (Some(target), 200..=299) = (target, response.status) {
+        shared.state().note_success(target);
+    }
+    Reply::Respond(response)
 }

@@ -1,12 +1,13 @@
 //! The token endpoint: RFC 6749 §4.4 client credentials, with §2.3.1 client authentication
 //! and §5.2 error responses.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use crate::clock;
 use crate::codec;
-use crate::config::TokenFormat;
+use crate::config::{Expiry, TokenFormat};
 use crate::request::Request;
 use crate::response::Response;
 use crate::server::Shared;
@@ -146,9 +147,9 @@ pub fn handle(shared: &Shared, request: &Request) -> Response {
 
     let config = state.config.clone();
     let (serial, noise) = state.next_serial();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    // Whole seconds, as real providers write them: `exp` falls up to a second before
+    // "issued + ttl_secs".
+    let now = clock::unix_secs(0);
     let extra: Map<String, Value> = form
         .iter()
         .filter(|(k, _)| !KNOWN_PARAMS.contains(&k.as_str()))
@@ -181,14 +182,25 @@ pub fn handle(shared: &Shared, request: &Request) -> Response {
             codec::b64url_encode(&noise)
         ),
     };
-    state.remember(token.clone(), Duration::from_secs(config.ttl_secs), claims);
+    let exp = claims["exp"].as_u64().unwrap_or(now);
+    state.remember(
+        token.clone(),
+        Duration::from_secs(config.ttl_secs),
+        config.expiry,
+        claims,
+    );
     drop(state);
+    let expires_in = match config.expiry {
+        Expiry::Monotonic => config.ttl_secs,
+        // What is left of the token's life by the whole-second clock at answer time.
+        Expiry::WallClock => exp.saturating_sub(clock::unix_secs(0)),
+    };
 
     let mut body = json!({ "access_token": token });
     if let Some(token_type) = &config.token_type {
         body["token_type"] = json!(token_type);
     }
-    if let Some(expires_in) = config.expires_in.render(config.ttl_secs) {
+    if let Some(expires_in) = config.expires_in.render(expires_in) {
         body["expires_in"] = expires_in;
     }
     if let Some(scope) = scope {
