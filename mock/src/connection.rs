@@ -127,6 +127,11 @@ fn exchange(shared: &Shared, reader: &mut BufReader<Conn>) -> bool {
                 return false;
             }
             Reply::Close => return false,
+            Reply::Raw(bytes) => {
+                let stream = reader.get_mut();
+                let _ = stream.write_all(&bytes).and_then(|()| stream.flush());
+                return false;
+            }
         }
     }
     false

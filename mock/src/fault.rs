@@ -27,6 +27,9 @@ pub enum FaultKind {
     Close,
     /// 200 with a JSON-looking body of `size` bytes.
     Oversized,
+    /// Write `body` as the whole answer, byte for byte (malformed status lines, injected
+    /// headers), then close.
+    Raw,
 }
 
 #[derive(Debug, Clone)]
@@ -92,10 +95,11 @@ impl Fault {
             Some(Some("hang")) => FaultKind::Hang,
             Some(Some("close")) => FaultKind::Close,
             Some(Some("oversized")) => FaultKind::Oversized,
+            Some(Some("raw")) => FaultKind::Raw,
             _ => {
                 return Err(bad(
                     "kind",
-                    "one of \"status\", \"hang\", \"close\", \"oversized\"",
+                    "one of \"status\", \"hang\", \"close\", \"oversized\", \"raw\"",
                 ))
             }
         };
@@ -191,7 +195,7 @@ impl Fault {
                 body: Body::Oversized(self.size),
                 ..Response::new(200).header("Content-Type", "application/json")
             }),
-            FaultKind::Hang | FaultKind::Close => None,
+            FaultKind::Hang | FaultKind::Close | FaultKind::Raw => None,
         }
     }
 }

@@ -27,6 +27,9 @@
 //!   wait for N successes first and last forever (every refresh after the first fails).
 //! - **Inspection**: counters and a log of every request, over `/admin/...` or the methods
 //!   of [`MockServer`].
+//! - **Hostile servers** ([`hostile`]): a tiny raw HTTP/1.1 server whose every answer is
+//!   bytes from a closure and which records requests exactly as received, for security
+//!   tests (redirects across origins, malformed or endless answers).
 //!
 //! The full protocol, for test writers in every language, is `docs/mock.md`. Other
 //! languages run the same server as a program (`examples/mock_idp.rs` calls
@@ -44,6 +47,7 @@ mod codec;
 mod config;
 mod connection;
 mod fault;
+pub mod hostile;
 mod request;
 mod response;
 mod router;

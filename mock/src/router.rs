@@ -21,6 +21,8 @@ pub enum Reply {
     Hang,
     /// Close without answering.
     Close,
+    /// Write these bytes as they are, then close.
+    Raw(Vec<u8>),
 }
 
 /// Token path, counted API path (`/api`, `/api/...`, `/graphql`), or neither.
@@ -65,6 +67,7 @@ pub fn route(shared: &Shared, request: &Request) -> Reply {
         return match (fault.response(), fault.kind) {
             (Some(response), _) => Reply::Respond(response),
             (None, FaultKind::Hang) => Reply::Hang,
+            (None, FaultKind::Raw) => Reply::Raw(fault.body.into_bytes()),
             (None, _) => Reply::Close,
         };
     }

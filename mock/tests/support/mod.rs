@@ -158,6 +158,11 @@ impl<S: Read + Write> Conn<S> {
         Ok(line.trim_end_matches(['\r', '\n']).to_string())
     }
 
+    /// Reads whatever bytes are available (0 at EOF), without parsing.
+    pub fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reader.read(buf)
+    }
+
     /// True when the server closed the connection: EOF with no further bytes.
     pub fn is_closed_by_peer(&mut self) -> bool {
         let mut rest = Vec::new();
