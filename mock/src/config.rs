@@ -78,6 +78,31 @@ impl Expiry {
     }
 }
 
+/// Which server certificate TLS mode presents (all signed by the same CA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsCertificate {
+    Valid,
+    /// Its validity ended in 2021.
+    Expired,
+    /// Its validity starts in 2048.
+    NotYetValid,
+}
+
+impl TlsCertificate {
+    const ALL: [(&'static str, TlsCertificate); 3] = [
+        ("valid", TlsCertificate::Valid),
+        ("expired", TlsCertificate::Expired),
+        ("not_yet_valid", TlsCertificate::NotYetValid),
+    ];
+
+    fn name(self) -> &'static str {
+        TlsCertificate::ALL
+            .iter()
+            .find(|(_, c)| *c == self)
+            .map_or("valid", |(n, _)| n)
+    }
+}
+
 /// Opaque tokens exercise the library's "no `expires_in`, not a JWT" fallbacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenFormat {
@@ -93,6 +118,10 @@ pub struct MockConfig {
     pub token_type: Option<String>,
     pub token_format: TokenFormat,
     pub expiry: Expiry,
+    /// Seconds added to the machine's clock for everything the mock says or checks in wall
+    /// time (`Date`, `iat`, `exp`, wall-clock expiry, `Retry-After` dates).
+    pub clock_skew_secs: i64,
+    pub tls_certificate: TlsCertificate,
     pub token_delay_ms: u64,
     pub require_scope: bool,
     pub allowed_scopes: Option<Vec<String>>,
@@ -115,6 +144,8 @@ impl MockConfig {
             token_type: Some("Bearer".into()),
             token_format: TokenFormat::Jwt,
             expiry: Expiry::Monotonic,
+            clock_skew_secs: 0,
+            tls_certificate: TlsCertificate::Valid,
             token_delay_ms: 0,
             require_scope: false,
             allowed_scopes: None,
@@ -133,6 +164,8 @@ impl MockConfig {
                 TokenFormat::Opaque => "opaque",
             },
             "expiry": self.expiry.name(),
+            "clock_skew_secs": self.clock_skew_secs,
+            "tls_certificate": self.tls_certificate.name(),
             "token_delay_ms": self.token_delay_ms,
             "require_scope": self.require_scope,
             "allowed_scopes": self.allowed_scopes,
@@ -182,6 +215,23 @@ impl MockConfig {
                         Some("wall_clock") => Expiry::WallClock,
                         _ => return Err(bad("\"monotonic\" or \"wall_clock\"")),
                     }
+                }
+                "clock_skew_secs" => {
+                    next.clock_skew_secs = v
+                        .as_i64()
+                        .filter(|s| s.unsigned_abs() <= MAX_TTL_SECS)
+                        .ok_or_else(|| bad("whole seconds, at most ten years either way"))?
+                }
+                "tls_certificate" => {
+                    next.tls_certificate = v
+                        .as_str()
+                        .and_then(|name| {
+                            TlsCertificate::ALL
+                                .iter()
+                                .find(|(n, _)| *n == name)
+                                .map(|(_, c)| *c)
+                        })
+                        .ok_or_else(|| bad("\"valid\", \"expired\" or \"not_yet_valid\""))?
                 }
                 "token_delay_ms" => {
                     next.token_delay_ms = v
@@ -269,6 +319,9 @@ mod tests {
             json!({ "expires_in": "weird" }),
             json!({ "token_format": "paseto" }),
             json!({ "expiry": "exp" }),
+            json!({ "clock_skew_secs": 1.5 }),
+            json!({ "clock_skew_secs": i64::MIN }),
+            json!({ "tls_certificate": "revoked" }),
             json!({ "token_type": "a\r\nb" }),
             json!({ "allowed_scopes": [1] }),
             json!({ "clients": { "x": 1 } }),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::clock;
 use crate::config::header_safe;
 use crate::response::{Body, Response};
 
@@ -43,12 +44,14 @@ pub struct Fault {
     pub body: String,
     pub content_type: String,
     pub retry_after: Option<String>,
+    /// `Retry-After` as an HTTP date this many seconds ahead on the mock's clock.
+    pub retry_after_date_secs: Option<u64>,
     /// Waited before acting (before answering, closing or hanging).
     pub delay: Duration,
     pub size: u64,
 }
 
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 11] = [
     "target",
     "count",
     "after",
@@ -56,6 +59,7 @@ const KEYS: [&str; 10] = [
     "body",
     "content_type",
     "retry_after",
+    "retry_after_date_secs",
     "delay_ms",
     "kind",
     "size",
@@ -148,6 +152,17 @@ impl Fault {
             Some(Value::Number(n)) => Some(n.to_string()),
             Some(_) => return Err(bad("retry_after", "a string or a number")),
         };
+        let retry_after_date_secs = match get("retry_after_date_secs") {
+            None => None,
+            Some(d) => Some(
+                d.as_u64()
+                    .filter(|d| *d <= MAX_DELAY_MS / 1000)
+                    .ok_or_else(|| bad("retry_after_date_secs", "seconds up to 600"))?,
+            ),
+        };
+        if retry_after.is_some() && retry_after_date_secs.is_some() {
+            return Err("a fault takes `retry_after` or `retry_after_date_secs`, not both".into());
+        }
         let delay_ms = match get("delay_ms") {
             None => 0,
             Some(d) => d
@@ -172,14 +187,16 @@ impl Fault {
                 body,
                 content_type,
                 retry_after,
+                retry_after_date_secs,
                 delay: Duration::from_millis(delay_ms),
                 size,
             },
         ))
     }
 
-    /// The answer for the kinds that answer.
-    pub fn response(&self) -> Option<Response> {
+    /// The answer for the kinds that answer; `skew_secs` is the mock's clock skew (for
+    /// `Retry-After` dates).
+    pub fn response(&self, skew_secs: i64) -> Option<Response> {
         match self.kind {
             FaultKind::Status => {
                 let mut r = Response::new(self.status)
@@ -188,6 +205,10 @@ impl Fault {
                     .body(self.body.clone());
                 if let Some(retry_after) = &self.retry_after {
                     r = r.header("Retry-After", retry_after);
+                }
+                if let Some(ahead) = self.retry_after_date_secs {
+                    let at = clock::unix_secs(skew_secs) + ahead;
+                    r = r.header("Retry-After", &clock::http_date(at));
                 }
                 Some(r)
             }
@@ -239,6 +260,8 @@ mod tests {
             json!({ "status": 100 }),
             json!({ "retry_after": "1\r\nX: y" }),
             json!({ "size": -1 }),
+            json!({ "retry_after_date_secs": 601 }),
+            json!({ "retry_after": "1", "retry_after_date_secs": 1 }),
             json!("status"),
         ] {
             assert!(Fault::parse(&bad).is_err(), "{bad}");

@@ -22,6 +22,9 @@
 //!   issued (not revoked, not expired on the mock's monotonic clock) and the required
 //!   headers (`tenant-code`, `api-version`); special paths answer 403, always 401, or
 //!   redirect.
+//! - **Diagnosis aids**: a `Date` header on every answer, a configurable clock skew
+//!   (`Date`, `iat`, `exp`), `Retry-After` as seconds or a date, and in TLS mode an expired
+//!   or not-yet-valid server certificate on demand.
 //! - **Faults**: the next N token or API requests answer a status (with `Retry-After`),
 //!   hang, close the connection, or send an oversized body; optional delays; a fault can
 //!   wait for N successes first and last forever (every refresh after the first fails).
@@ -59,6 +62,12 @@ mod token;
 use serde_json::Value;
 
 pub use cli::{cli_main, cli_run};
+
+/// Unix seconds as an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110 §5.6.7), the
+/// form of the mock's `Date` and `Retry-After` headers.
+pub fn http_date(unix_secs: u64) -> String {
+    clock::http_date(unix_secs)
+}
 pub use router::TOKEN_PATHS;
 pub use server::{MockOptions, MockServer};
 pub use state::{MockStats, RecordedRequest};

@@ -91,10 +91,11 @@ pub struct Issued {
 }
 
 impl Issued {
-    fn is_expired(&self) -> bool {
+    /// `skew_secs`: the mock's clock skew now (a server checks `exp` on its own clock).
+    fn is_expired(&self, skew_secs: i64) -> bool {
         match self.expiry {
             Expiry::Monotonic => self.at.elapsed() >= self.ttl,
-            Expiry::WallClock => clock::unix_now(0) >= self.exp as f64,
+            Expiry::WallClock => clock::unix_now(skew_secs) >= self.exp as f64,
         }
     }
 }
@@ -271,7 +272,7 @@ impl State {
         let issued = self.tokens.get(token).ok_or(Invalid::Unknown)?;
         if issued.revoked {
             Err(Invalid::Revoked)
-        } else if issued.is_expired() {
+        } else if issued.is_expired(self.config.clock_skew_secs) {
             Err(Invalid::Expired)
         } else {
             Ok(issued)

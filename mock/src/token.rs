@@ -149,7 +149,7 @@ pub fn handle(shared: &Shared, request: &Request) -> Response {
     let (serial, noise) = state.next_serial();
     // Whole seconds, as real providers write them: `exp` falls up to a second before
     // "issued + ttl_secs".
-    let now = clock::unix_secs(0);
+    let now = clock::unix_secs(config.clock_skew_secs);
     let extra: Map<String, Value> = form
         .iter()
         .filter(|(k, _)| !KNOWN_PARAMS.contains(&k.as_str()))
@@ -193,7 +193,7 @@ pub fn handle(shared: &Shared, request: &Request) -> Response {
     let expires_in = match config.expiry {
         Expiry::Monotonic => config.ttl_secs,
         // What is left of the token's life by the whole-second clock at answer time.
-        Expiry::WallClock => exp.saturating_sub(clock::unix_secs(0)),
+        Expiry::WallClock => exp.saturating_sub(clock::unix_secs(config.clock_skew_secs)),
     };
 
     let mut body = json!({ "access_token": token });
