@@ -103,6 +103,32 @@ impl TlsCertificate {
     }
 }
 
+/// Whether the token endpoint takes DPoP proofs (RFC 9449).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DpopMode {
+    /// The `DPoP` header is ignored (a server without DPoP support): Bearer tokens.
+    Off,
+    /// A valid proof gets a DPoP-bound token, no proof a Bearer token; a bad proof is refused.
+    Allowed,
+    /// Every token request needs a valid proof.
+    Required,
+}
+
+impl DpopMode {
+    const ALL: [(&'static str, DpopMode); 3] = [
+        ("off", DpopMode::Off),
+        ("allowed", DpopMode::Allowed),
+        ("required", DpopMode::Required),
+    ];
+
+    fn name(self) -> &'static str {
+        DpopMode::ALL
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map_or("off", |(n, _)| n)
+    }
+}
+
 /// Opaque tokens exercise the library's "no `expires_in`, not a JWT" fallbacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenFormat {
@@ -122,6 +148,13 @@ pub struct MockConfig {
     /// time (`Date`, `iat`, `exp`, wall-clock expiry, `Retry-After` dates).
     pub clock_skew_secs: i64,
     pub tls_certificate: TlsCertificate,
+    pub dpop: DpopMode,
+    /// The nonce DPoP proofs must carry at the token endpoint.
+    pub dpop_nonce: Option<String>,
+    /// The nonce DPoP proofs must carry at the API.
+    pub dpop_api_nonce: Option<String>,
+    /// How far a proof's `iat` may be from the mock's clock.
+    pub dpop_iat_window_secs: u64,
     pub token_delay_ms: u64,
     pub require_scope: bool,
     pub allowed_scopes: Option<Vec<String>>,
@@ -146,6 +179,10 @@ impl MockConfig {
             expiry: Expiry::Monotonic,
             clock_skew_secs: 0,
             tls_certificate: TlsCertificate::Valid,
+            dpop: DpopMode::Off,
+            dpop_nonce: None,
+            dpop_api_nonce: None,
+            dpop_iat_window_secs: 60,
             token_delay_ms: 0,
             require_scope: false,
             allowed_scopes: None,
@@ -166,6 +203,10 @@ impl MockConfig {
             "expiry": self.expiry.name(),
             "clock_skew_secs": self.clock_skew_secs,
             "tls_certificate": self.tls_certificate.name(),
+            "dpop": self.dpop.name(),
+            "dpop_nonce": self.dpop_nonce,
+            "dpop_api_nonce": self.dpop_api_nonce,
+            "dpop_iat_window_secs": self.dpop_iat_window_secs,
             "token_delay_ms": self.token_delay_ms,
             "require_scope": self.require_scope,
             "allowed_scopes": self.allowed_scopes,
@@ -232,6 +273,40 @@ impl MockConfig {
                                 .map(|(_, c)| *c)
                         })
                         .ok_or_else(|| bad("\"valid\", \"expired\" or \"not_yet_valid\""))?
+                }
+                "dpop" => {
+                    next.dpop = v
+                        .as_str()
+                        .and_then(|name| {
+                            DpopMode::ALL
+                                .iter()
+                                .find(|(n, _)| *n == name)
+                                .map(|(_, m)| *m)
+                        })
+                        .ok_or_else(|| bad("\"off\", \"allowed\" or \"required\""))?
+                }
+                "dpop_nonce" | "dpop_api_nonce" => {
+                    let nonce = match v {
+                        Value::Null => None,
+                        // RFC 9449 §8.1: NQCHAR, so it fits in a header and a JSON string.
+                        Value::String(n)
+                            if !n.is_empty() && n.bytes().all(|b| b == b'!' || (0x23..=0x7e).contains(&b) && b != b'\\') =>
+                        {
+                            Some(n.clone())
+                        }
+                        _ => return Err(bad("null or a non-empty string of visible ASCII without `\"` or `\\`")),
+                    };
+                    if key == "dpop_nonce" {
+                        next.dpop_nonce = nonce;
+                    } else {
+                        next.dpop_api_nonce = nonce;
+                    }
+                }
+                "dpop_iat_window_secs" => {
+                    next.dpop_iat_window_secs = v
+                        .as_u64()
+                        .filter(|w| (1..=3600).contains(w))
+                        .ok_or_else(|| bad("seconds from 1 to 3600"))?
                 }
                 "token_delay_ms" => {
                     next.token_delay_ms = v
@@ -322,6 +397,11 @@ mod tests {
             json!({ "clock_skew_secs": 1.5 }),
             json!({ "clock_skew_secs": i64::MIN }),
             json!({ "tls_certificate": "revoked" }),
+            json!({ "dpop": true }),
+            json!({ "dpop_nonce": "" }),
+            json!({ "dpop_nonce": "a b" }),
+            json!({ "dpop_api_nonce": "q\"" }),
+            json!({ "dpop_iat_window_secs": 0 }),
             json!({ "token_type": "a\r\nb" }),
             json!({ "allowed_scopes": [1] }),
             json!({ "clients": { "x": 1 } }),

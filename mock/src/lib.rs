@@ -22,6 +22,9 @@
 //!   issued (not revoked, not expired on the mock's monotonic clock) and the required
 //!   headers (`tenant-code`, `api-version`); special paths answer 403, always 401, or
 //!   redirect.
+//! - **DPoP** (RFC 9449, opt-in): proofs checked at the token endpoint and the API
+//!   (signature, `htm`, `htu`, `iat`, `jti` replay, `ath`, key thumbprint), bound tokens
+//!   with `cnf.jkt`, and server nonces.
 //! - **Diagnosis aids**: a `Date` header on every answer, a configurable clock skew
 //!   (`Date`, `iat`, `exp`), `Retry-After` as seconds or a date, and in TLS mode an expired
 //!   or not-yet-valid server certificate on demand.
@@ -49,8 +52,10 @@ mod clock;
 mod codec;
 mod config;
 mod connection;
+mod dpop;
 mod fault;
 pub mod hostile;
+mod jose;
 mod request;
 mod response;
 mod router;

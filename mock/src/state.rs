@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::clock;
 use crate::config::{Expiry, MockConfig};
+use crate::dpop::JtiCache;
 use crate::fault::{Fault, Target};
 use crate::request::Request;
 
@@ -153,6 +154,8 @@ pub struct State {
     token_order: VecDeque<String>,
     pub token_log: VecDeque<RecordedRequest>,
     pub api_log: VecDeque<RecordedRequest>,
+    /// DPoP proof `jti`s seen recently (token endpoint and API alike).
+    pub dpop_jtis: JtiCache,
     /// The last `jti`; never reset, so no two tokens of one process share a jti.
     serial: u64,
     noise: Noise,
@@ -169,6 +172,7 @@ impl State {
             token_order: VecDeque::new(),
             token_log: VecDeque::new(),
             api_log: VecDeque::new(),
+            dpop_jtis: JtiCache::default(),
             serial: 0,
             noise: Noise::seeded(),
         }

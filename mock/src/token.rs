@@ -7,10 +7,12 @@ use serde_json::{json, Map, Value};
 
 use crate::clock;
 use crate::codec;
-use crate::config::{Expiry, TokenFormat};
+use crate::config::{DpopMode, Expiry, TokenFormat};
+use crate::dpop::{self, ProofError};
 use crate::request::Request;
 use crate::response::Response;
 use crate::server::Shared;
+use crate::state::State;
 
 /// Form parameters that become claims of their own rather than `extra`.
 const KNOWN_PARAMS: [&str; 6] = [
@@ -146,6 +148,10 @@ pub fn handle(shared: &Shared, request: &Request) -> Response {
     }
 
     let config = state.config.clone();
+    let jkt = match dpop_binding(shared, &mut state, request) {
+        Ok(jkt) => jkt,
+        Err(refusal) => return refusal,
+    };
     let (serial, noise) = state.next_serial();
     // Whole seconds, as real providers write them: `exp` falls up to a second before
     // "issued + ttl_secs".
@@ -164,6 +170,9 @@ pub fn handle(shared: &Shared, request: &Request) -> Response {
         "exp": now.saturating_add(config.ttl_secs),
         "extra": extra,
     });
+    if let Some(jkt) = &jkt {
+        claims["cnf"] = json!({ "jkt": jkt });
+    }
     for (claim, param) in [
         ("scope", "scope"),
         ("aud", "audience"),
@@ -197,7 +206,9 @@ pub fn handle(shared: &Shared, request: &Request) -> Response {
     };
 
     let mut body = json!({ "access_token": token });
-    if let Some(token_type) = &config.token_type {
+    if jkt.is_some() {
+        body["token_type"] = json!("DPoP");
+    } else if let Some(token_type) = &config.token_type {
         body["token_type"] = json!(token_type);
     }
     if let Some(expires_in) = config.expires_in.render(expires_in) {
@@ -206,9 +217,61 @@ pub fn handle(shared: &Shared, request: &Request) -> Response {
     if let Some(scope) = scope {
         body["scope"] = json!(scope);
     }
-    Response::json(200, &body)
+    let response = Response::json(200, &body)
         .header("Cache-Control", "no-store")
-        .header("Pragma", "no-cache")
+        .header("Pragma", "no-cache");
+    match (&config.dpop_nonce, config.dpop) {
+        // RFC 9449 §8.2: a fresh nonce may ride on any answer; here it is the current one.
+        (Some(nonce), DpopMode::Allowed | DpopMode::Required) => {
+            response.header("DPoP-Nonce", nonce)
+        }
+        _ => response,
+    }
+}
+
+/// RFC 9449 §5: the thumbprint to bind the token to, `None` for a Bearer token, or the
+/// refusal (`invalid_dpop_proof`, or `use_dpop_nonce` with the nonce to use).
+fn dpop_binding(
+    shared: &Shared,
+    state: &mut State,
+    request: &Request,
+) -> Result<Option<String>, Response> {
+    let config = &state.config;
+    if config.dpop == DpopMode::Off {
+        return Ok(None);
+    }
+    let refuse = |why: &str| oauth_error(400, "invalid_dpop_proof", why);
+    let proof = match dpop::proof_header(request) {
+        Ok(Some(proof)) => proof,
+        Ok(None) if config.dpop == DpopMode::Required => {
+            return Err(refuse("A DPoP proof is required."))
+        }
+        Ok(None) => return Ok(None),
+        Err(why) => return Err(refuse(&why)),
+    };
+    let expected = dpop::Expected {
+        method: &request.method,
+        urls: dpop::request_urls(&shared.base_url, request),
+        nonce: config.dpop_nonce.as_deref(),
+        access_token: None,
+        window_secs: config.dpop_iat_window_secs,
+        skew_secs: config.clock_skew_secs,
+    };
+    let keep = Duration::from_secs(2 * config.dpop_iat_window_secs + 1);
+    match dpop::verify(proof, &expected) {
+        Ok(proof) if state.dpop_jtis.insert(&proof.jti, keep) => Ok(Some(proof.jkt)),
+        Ok(_) => Err(refuse("The DPoP proof `jti` was used before.")),
+        Err(ProofError::Invalid(why)) => Err(refuse(&why)),
+        Err(ProofError::UseNonce) => {
+            let nonce = expected.nonce.unwrap_or_default();
+            Err(oauth_error(
+                400,
+                "use_dpop_nonce",
+                "Authorization server requires nonce in DPoP proof.",
+            )
+            .header("DPoP-Nonce", nonce))
+        }
+    }
 }
 
 /// RFC 6749 §2.3.1: `base64(urlencode(id) ":" urlencode(secret))`, each part form-decoded.

@@ -2,6 +2,8 @@
 //! the mock sends (no client library smoothing anything over).
 #![allow(dead_code)]
 
+pub mod jose;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
