@@ -264,8 +264,17 @@ pub fn other(shared: &Shared, request: &Request) -> Response {
                 "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
                 "response_types_supported": ["token"],
             });
-            if shared.state().config.dpop != DpopMode::Off {
+            let state = shared.state();
+            if state.config.dpop != DpopMode::Off {
                 doc["dpop_signing_alg_values_supported"] = json!(crate::jose::ALGS);
+            }
+            if !state.config.assertion_keys.is_empty() {
+                doc["token_endpoint_auth_methods_supported"] = json!([
+                    "client_secret_post",
+                    "client_secret_basic",
+                    "private_key_jwt"
+                ]);
+                doc["token_endpoint_auth_signing_alg_values_supported"] = json!(crate::jose::ALGS);
             }
             Response::json(200, &doc)
         }

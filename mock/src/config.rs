@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use crate::jose::PublicKey;
+
 /// How `expires_in` is rendered in token responses; the odd shapes are what real (or badly
 /// proxied) identity providers send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +131,67 @@ impl DpopMode {
     }
 }
 
+/// A client's registered key for `private_key_jwt` / federated client assertions.
+#[derive(Debug, Clone)]
+pub struct AssertionKey {
+    /// As configured, reported back by `GET /admin/config`.
+    pub public_key_pem: String,
+    pub key: PublicKey,
+    /// The `iss` an assertion must have (default: the client id).
+    pub issuer: Option<String>,
+    /// The `sub` an assertion must have (default: the client id).
+    pub subject: Option<String>,
+    /// An `aud` accepted besides the token endpoint URL and the issuer (base URL).
+    pub audience: Option<String>,
+}
+
+impl AssertionKey {
+    fn parse(v: &Value) -> Result<AssertionKey, String> {
+        let (pem, options) = match v {
+            Value::String(pem) => (pem.as_str(), None),
+            Value::Object(map) => {
+                if let Some(key) = map.keys().find(|k| {
+                    !["public_key_pem", "issuer", "subject", "audience"].contains(&k.as_str())
+                }) {
+                    return Err(format!("unknown assertion key member `{key}`"));
+                }
+                let pem = map
+                    .get("public_key_pem")
+                    .and_then(Value::as_str)
+                    .ok_or("an assertion key needs `public_key_pem`")?;
+                (pem, Some(map))
+            }
+            _ => return Err("an assertion key is a PEM string or an object".into()),
+        };
+        let key = PublicKey::from_pem(pem).map_err(|e| format!("assertion key: {e}"))?;
+        let member = |name: &str| -> Result<Option<String>, String> {
+            match options.and_then(|m| m.get(name)) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+                Some(other) => Err(format!(
+                    "assertion key `{name}` must be a string, not {other}"
+                )),
+            }
+        };
+        Ok(AssertionKey {
+            public_key_pem: pem.to_string(),
+            key,
+            issuer: member("issuer")?,
+            subject: member("subject")?,
+            audience: member("audience")?,
+        })
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "public_key_pem": self.public_key_pem,
+            "issuer": self.issuer,
+            "subject": self.subject,
+            "audience": self.audience,
+        })
+    }
+}
+
 /// Opaque tokens exercise the library's "no `expires_in`, not a JWT" fallbacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenFormat {
@@ -160,6 +223,8 @@ pub struct MockConfig {
     pub allowed_scopes: Option<Vec<String>>,
     /// Registered clients: id → secret.
     pub clients: BTreeMap<String, String>,
+    /// Clients that authenticate with a signed assertion: id → key.
+    pub assertion_keys: BTreeMap<String, AssertionKey>,
     /// Lower-cased header names every `/api/...` request must carry.
     pub require_headers: Vec<String>,
 }
@@ -187,6 +252,7 @@ impl MockConfig {
             require_scope: false,
             allowed_scopes: None,
             clients: BTreeMap::from([(client_id.to_string(), client_secret.to_string())]),
+            assertion_keys: BTreeMap::new(),
             require_headers: vec!["tenant-code".into(), "api-version".into()],
         }
     }
@@ -211,6 +277,11 @@ impl MockConfig {
             "require_scope": self.require_scope,
             "allowed_scopes": self.allowed_scopes,
             "clients": self.clients,
+            "assertion_keys": self
+                .assertion_keys
+                .iter()
+                .map(|(id, key)| (id.clone(), key.to_json()))
+                .collect::<serde_json::Map<String, Value>>(),
             "require_headers": self.require_headers,
         })
     }
@@ -332,6 +403,20 @@ impl MockConfig {
                         next.clients.insert(id.clone(), secret.to_string());
                     }
                 }
+                "assertion_keys" => {
+                    let Value::Object(keys) = v else {
+                        return Err(bad("an object of client id to key"));
+                    };
+                    for (id, key) in keys {
+                        if key.is_null() {
+                            next.assertion_keys.remove(id);
+                        } else {
+                            let key = AssertionKey::parse(key)
+                                .map_err(|e| format!("config `assertion_keys.{id}`: {e}"))?;
+                            next.assertion_keys.insert(id.clone(), key);
+                        }
+                    }
+                }
                 "require_headers" => {
                     next.require_headers = strings(v)
                         .ok_or_else(|| bad("a list of header names"))?
@@ -402,6 +487,9 @@ mod tests {
             json!({ "dpop_nonce": "a b" }),
             json!({ "dpop_api_nonce": "q\"" }),
             json!({ "dpop_iat_window_secs": 0 }),
+            json!({ "assertion_keys": { "c": "not a pem" } }),
+            json!({ "assertion_keys": { "c": { "public_key_pem": 1 } } }),
+            json!({ "assertion_keys": [] }),
             json!({ "token_type": "a\r\nb" }),
             json!({ "allowed_scopes": [1] }),
             json!({ "clients": { "x": 1 } }),

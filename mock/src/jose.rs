@@ -63,7 +63,6 @@ impl PublicKey {
     }
 
     /// A PEM `PUBLIC KEY` (SubjectPublicKeyInfo: RSA or P-256) or `RSA PUBLIC KEY` (PKCS#1).
-    #[allow(dead_code)] // client assertions (next change) are its first user outside tests
     pub fn from_pem(pem: &str) -> Result<PublicKey, String> {
         let (label, der) = pem_decode(pem)?;
         match label.as_str() {

@@ -13,7 +13,9 @@
 //!
 //! What it does, in the order a test meets it:
 //! - **Token endpoint** (`POST /oauth/token`, also `/connect/token`, `/oauth2/token`,
-//!   `/token`): client credentials with `client_secret_post` or `client_secret_basic`;
+//!   `/token`): client credentials with `client_secret_post`, `client_secret_basic`, or
+//!   signed client assertions (`private_key_jwt`, federated) checked against a registered
+//!   RSA or P-256 public key;
 //!   issues unsigned JWTs whose payload records the scope, audience and resource asked for
 //!   ([`decode_claims`] reads it back). TTL, the shape of `expires_in`, `token_type` and
 //!   the token format are configurable; `expiry: "wall_clock"` expires tokens at their

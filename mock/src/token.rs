@@ -7,18 +7,21 @@ use serde_json::{json, Map, Value};
 
 use crate::clock;
 use crate::codec;
-use crate::config::{DpopMode, Expiry, TokenFormat};
+use crate::config::{DpopMode, Expiry, MockConfig, TokenFormat};
 use crate::dpop::{self, ProofError};
+use crate::jose::Jws;
 use crate::request::Request;
 use crate::response::Response;
 use crate::server::Shared;
 use crate::state::State;
 
 /// Form parameters that become claims of their own rather than `extra`.
-const KNOWN_PARAMS: [&str; 6] = [
+const KNOWN_PARAMS: [&str; 8] = [
     "grant_type",
     "client_id",
     "client_secret",
+    "client_assertion",
+    "client_assertion_type",
     "scope",
     "audience",
     "resource",
@@ -97,7 +100,7 @@ pub fn handle(shared: &Shared, request: &Request) -> Response {
             .eq_ignore_ascii_case("basic")
             .then(|| credentials.trim())
     });
-    let (client_id, secret) = match basic {
+    let (mut client_id, secret) = match basic {
         Some(_) if field("client_secret").is_some() => {
             return invalid_request(
                 "Use one client authentication method: Basic or the form, not both.",
@@ -121,12 +124,42 @@ pub fn handle(shared: &Shared, request: &Request) -> Response {
     };
     let used_basic = basic.is_some();
     let mut state = shared.state();
-    let authenticated = !secret.is_empty()
-        && state
-            .config
-            .clients
-            .get(&client_id)
-            .is_some_and(|known| *known == secret);
+    let authenticated = match field("client_assertion") {
+        Some(_) if used_basic || field("client_secret").is_some() => {
+            return invalid_request(
+                "Use one client authentication method: an assertion or a secret, not both.",
+            )
+        }
+        Some(assertion) => {
+            let claimed = Claimed {
+                client_id: field("client_id"),
+                assertion_type: field("client_assertion_type"),
+                assertion,
+            };
+            match verify_assertion(shared, &state.config, request, &claimed) {
+                Ok(id) => {
+                    client_id = id;
+                    true
+                }
+                Err(Some(why)) => {
+                    return invalid_client(
+                        &format!("The client assertion was rejected: {why}"),
+                        false,
+                    )
+                }
+                // No key registered for the client: as unknown as a wrong secret.
+                Err(None) => false,
+            }
+        }
+        None => {
+            !secret.is_empty()
+                && state
+                    .config
+                    .clients
+                    .get(&client_id)
+                    .is_some_and(|known| *known == secret)
+        }
+    };
     if !authenticated {
         return invalid_client("Client authentication failed.", used_basic);
     }
@@ -272,6 +305,90 @@ fn dpop_binding(
             .header("DPoP-Nonce", nonce))
         }
     }
+}
+
+/// RFC 7523 §2.2: the assertion type of `private_key_jwt` and federated credentials.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// What a request says about its assertion.
+struct Claimed<'a> {
+    client_id: Option<&'a str>,
+    assertion_type: Option<&'a str>,
+    assertion: &'a str,
+}
+
+/// RFC 7523 §3 / RFC 7521 §4.2: the authenticated client id, `Err(None)` when no key is
+/// registered for the client, or `Err(Some(why))` when the assertion is refused.
+fn verify_assertion(
+    shared: &Shared,
+    config: &MockConfig,
+    request: &Request,
+    claimed: &Claimed,
+) -> Result<String, Option<String>> {
+    let refuse = |why: String| Some(why);
+    let jws = Jws::parse(claimed.assertion);
+    // Without a form client_id the assertion's `sub` names the client (or its configured
+    // subject does, for federated credentials).
+    let (client_id, key) = match claimed.client_id {
+        Some(id) => (id.to_string(), config.assertion_keys.get(id)),
+        None => {
+            let sub = jws
+                .as_ref()
+                .ok()
+                .and_then(|jws| jws.claims["sub"].as_str())
+                .unwrap_or_default();
+            config
+                .assertion_keys
+                .iter()
+                .find(|(id, key)| key.subject.as_deref().unwrap_or(id) == sub)
+                .map_or((sub.to_string(), None), |(id, key)| (id.clone(), Some(key)))
+        }
+    };
+    let key = key.ok_or(None)?;
+    if claimed.assertion_type != Some(JWT_BEARER) {
+        return Err(refuse(format!(
+            "client_assertion_type must be {JWT_BEARER}."
+        )));
+    }
+    let jws = jws.map_err(|e| refuse(format!("it is {e}.")))?;
+    jws.verify_with(&key.key)
+        .map_err(|e| refuse(format!("{e}.")))?;
+    let claims = &jws.claims;
+    let expect = |claim: &str, wanted: &str| {
+        if claims[claim].as_str() == Some(wanted) {
+            Ok(())
+        } else {
+            Err(refuse(format!("`{claim}` must be {wanted:?}.")))
+        }
+    };
+    expect("iss", key.issuer.as_deref().unwrap_or(&client_id))?;
+    expect("sub", key.subject.as_deref().unwrap_or(&client_id))?;
+    let mut accepted = dpop::request_urls(&shared.base_url, request);
+    accepted.extend(dpop::normalise_url(&shared.base_url));
+    let audiences: Vec<&str> = match &claims["aud"] {
+        Value::String(aud) => vec![aud.as_str()],
+        Value::Array(auds) => auds.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let fits = |aud: &&str| {
+        key.audience.as_deref() == Some(*aud)
+            || dpop::normalise_url(aud).is_some_and(|aud| accepted.contains(&aud))
+    };
+    if !audiences.iter().any(fits) {
+        return Err(refuse(
+            "`aud` must contain the token endpoint URL or the issuer.".into(),
+        ));
+    }
+    let now = clock::unix_now(config.clock_skew_secs);
+    match claims["exp"].as_f64() {
+        Some(exp) if exp > now => {}
+        Some(_) => return Err(refuse("it expired (`exp`).".into())),
+        None => return Err(refuse("it has no numeric `exp`.".into())),
+    }
+    if claims["nbf"].as_f64().is_some_and(|nbf| nbf > now) {
+        return Err(refuse("it is not valid yet (`nbf`).".into()));
+    }
+    Ok(client_id)
 }
 
 /// RFC 6749 §2.3.1: `base64(urlencode(id) ":" urlencode(secret))`, each part form-decoded.
