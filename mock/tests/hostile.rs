@@ -184,6 +184,7 @@ fn slow_and_trickled_answers() {
             Duration::from_millis(300),
             RawResponse::http(200, &[], "late"),
         ),
+        "/slower" => RawResponse::slow(Duration::from_secs(5), RawResponse::http(200, &[], "")),
         _ => RawResponse::trickle(
             &b"HTTP/1.1 204 No Content\r\n\r\n"[..],
             Duration::from_millis(5),
@@ -199,10 +200,10 @@ fn slow_and_trickled_answers() {
         .set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
     let mut conn = Conn::over(stream);
-    conn.send("GET", "/slow", &[], b"");
+    conn.send("GET", "/slower", &[], b"");
     assert!(
         conn.read_reply().is_err(),
-        "nothing within 100 ms of a 300 ms pause"
+        "nothing within 100 ms of a 5 s pause"
     );
 
     let answer = exchange(&server, b"GET /trickle HTTP/1.1\r\n\r\n");
