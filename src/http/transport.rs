@@ -1,16 +1,17 @@
 //! The HTTP transport: one ureq agent per client over rustls, with the client's trust
 //! roots, timeouts and proxy; bodies read with a size cap; redirects never followed here.
 
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::sync::Mutex;
-use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::tls::{RootCerts, TlsConfig};
+
+use super::tls::trust_roots;
 use ureq::RequestExt;
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
-use crate::fork;
+use crate::sync::fork;
 
 /// One HTTP exchange to perform.
 pub(crate) struct Outgoing<'a> {
@@ -181,32 +182,6 @@ fn build_agent(s: &Settings) -> ureq::Agent {
         .max_idle_age(Duration::from_secs(30))
         .build()
         .new_agent()
-}
-
-/// The OS trust store (read once per process) plus the configured extra CA. Falls back to
-/// the bundled Mozilla roots when the OS store is empty (minimal containers) and no extra CA
-/// is configured. Verification is never switched off.
-fn trust_roots(extra: &[Certificate<'static>]) -> RootCerts {
-    static OS_ROOTS: OnceLock<Arc<Vec<Certificate<'static>>>> = OnceLock::new();
-    let os = OS_ROOTS.get_or_init(|| {
-        let found = rustls_native_certs::load_native_certs();
-        Arc::new(
-            found
-                .certs
-                .iter()
-                .map(|der| Certificate::from_der(der.as_ref()).to_owned())
-                .collect(),
-        )
-    });
-    match (os.is_empty(), extra.is_empty()) {
-        (true, true) => RootCerts::WebPki,
-        (false, true) => RootCerts::Specific(os.clone()),
-        _ => {
-            let mut all: Vec<Certificate<'static>> = os.as_ref().clone();
-            all.extend(extra.iter().cloned());
-            RootCerts::Specific(Arc::new(all))
-        }
-    }
 }
 
 fn map_error(e: ureq::Error, out: &Outgoing<'_>) -> Error {

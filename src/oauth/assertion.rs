@@ -12,8 +12,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::PrivateKeyDer;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::http::base64;
 use crate::secret::Secret;
-use crate::url::base64;
 
 /// A private key that signs client assertions: RS256 for RSA keys, ES256 for P-256 keys.
 pub(crate) struct SigningKey {

@@ -20,6 +20,8 @@ use std::cell::UnsafeCell;
 use std::sync::{self, PoisonError};
 use std::time::Instant;
 
+pub(crate) mod fork;
+
 pub(crate) type MutexGuard<'a, T> = sync::MutexGuard<'a, T>;
 
 /// A mutex whose lock can be held from a `pthread_atfork` prepare handler to the parent or

@@ -1,0 +1,15 @@
+//! The HTTP layer: one blocking exchange at a time over rustls ([`transport`]) with its trust roots ([`tls`]), the URL and
+//! header rules every request obeys ([`url`]), backoff and `Retry-After` ([`retry`]) and
+//! redirect targets ([`location`]). It knows nothing of OAuth or of the cache.
+
+pub(crate) mod location;
+pub(crate) mod retry;
+pub(crate) mod tls;
+pub(crate) mod transport;
+pub(crate) mod url;
+
+pub(crate) use retry::{backoff, parse_retry_after, random_unit, RetryPolicy};
+pub(crate) use transport::{Outgoing, Reply, Transport};
+pub(crate) use url::{
+    base64, check_url, is_header_name, is_header_value, origin_of, percent_encode, Form, Origin,
+};

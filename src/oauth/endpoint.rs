@@ -1,0 +1,209 @@
+//! The token endpoint: builds the client-credentials request (RFC 6749 §4.4), authenticates
+//! the client, and retries transient failures. It keeps no token state; the cache decides
+//! when to call it. Responses are read by `response`, the issuer by `discovery`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use super::discovery::discover;
+use super::response::parse_token_response;
+use super::token::{Fetched, TokenRequest};
+use crate::config::{AuthMethod, Config, Credential, RetryPolicy, TokenLocation};
+use crate::error::{Error, Result};
+use crate::http::{backoff, base64, percent_encode, Form, Outgoing, Transport};
+use crate::secret::Secret;
+use crate::sync::RwLock;
+
+/// Token responses larger than this are refused: a real one is a few kilobytes, and the
+/// cap keeps a hostile or confused server from exhausting memory.
+pub(super) const TOKEN_BODY_LIMIT: u64 = 1 << 20;
+
+pub(crate) struct TokenEndpoint {
+    transport: Arc<Transport>,
+    location: TokenLocation,
+    discovered: OnceLock<String>,
+    client_id: String,
+    auth_method: AuthMethod,
+    credential: RwLock<Credential>,
+    extra_params: Vec<(String, String)>,
+    retry: RetryPolicy,
+    default_lifetime: Duration,
+    allow_http: bool,
+    requests: AtomicU64,
+}
+
+impl TokenEndpoint {
+    pub(crate) fn new(config: &Config, transport: Arc<Transport>) -> TokenEndpoint {
+        TokenEndpoint {
+            transport,
+            location: config.location.clone(),
+            discovered: OnceLock::new(),
+            client_id: config.client_id.clone(),
+            auth_method: config.auth_method,
+            credential: RwLock::new(config.credential.clone()),
+            extra_params: config.extra_params.clone(),
+            retry: config.retry,
+            default_lifetime: config.default_lifetime,
+            allow_http: config.allow_http,
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    /// HTTP requests sent to the token endpoint so far (every attempt counts).
+    pub(crate) fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Where tokens come from, for messages (the issuer until discovery has run).
+    pub(crate) fn describe(&self) -> &str {
+        match (&self.location, self.discovered.get()) {
+            (TokenLocation::Url(url), _) => url,
+            (TokenLocation::Issuer(_), Some(url)) => url,
+            (TokenLocation::Issuer(issuer), None) => issuer,
+        }
+    }
+
+    /// Replace the client secret. Only meaningful for the secret-based methods.
+    pub(crate) fn replace_secret(&self, secret: Secret) -> Result<()> {
+        if !matches!(
+            self.auth_method,
+            AuthMethod::ClientSecretPost | AuthMethod::ClientSecretBasic
+        ) {
+            return Err(Error::config(
+                "set_client_secret needs auth_method client_secret_post or client_secret_basic",
+            ));
+        }
+        if secret.is_empty() {
+            return Err(Error::config("the new client secret is empty"));
+        }
+        *self.credential.write() = Credential::Secret(secret);
+        Ok(())
+    }
+
+    /// Hold the credential lock across a fork (see `fork.rs`), so that no thread that is
+    /// gone in the child can be holding it there.
+    ///
+    /// # Safety
+    /// Only from the `pthread_atfork` prepare handler; paired with `fork_unlock`.
+    pub(crate) unsafe fn fork_lock(&self) {
+        // SAFETY: paired with `fork_unlock` on this thread.
+        unsafe { self.credential.fork_lock() };
+    }
+
+    /// # Safety
+    /// Only from the `pthread_atfork` parent/child handler, after `fork_lock`.
+    pub(crate) unsafe fn fork_unlock(&self) {
+        // SAFETY: locked by `fork_lock` on this thread.
+        unsafe { self.credential.fork_unlock() };
+    }
+
+    /// Fetch one token, retrying transient failures with backoff until `max_attempts` or
+    /// `deadline`. `on_retry(error, delay, attempt)` is told before each wait.
+    pub(crate) fn fetch(
+        &self,
+        request: &TokenRequest,
+        deadline: Instant,
+        on_retry: &dyn Fn(&Error, Duration, u32),
+    ) -> Result<Fetched> {
+        let mut attempt = 1;
+        loop {
+            let error = match self.attempt(request, deadline) {
+                Ok(fetched) => return Ok(fetched),
+                Err(e) => e,
+            };
+            if !error.is_transient() || attempt >= self.retry.max_attempts {
+                return Err(error);
+            }
+            let delay = backoff(&self.retry, attempt, error.retry_after());
+            if Instant::now() + delay >= deadline {
+                return Err(error);
+            }
+            on_retry(&error, delay, attempt);
+            std::thread::sleep(delay);
+            attempt += 1;
+        }
+    }
+
+    fn attempt(&self, request: &TokenRequest, deadline: Instant) -> Result<Fetched> {
+        let url = self.token_url(deadline)?;
+        let credential = self.credential.read().clone();
+        let mut form = Form::default();
+        form.push("grant_type", "client_credentials");
+        if let Some(scope) = request.scope_param() {
+            form.push("scope", &scope);
+        }
+        if let Some(audience) = request.audience_param() {
+            form.push("audience", audience);
+        }
+        if let Some(resource) = request.resource_param() {
+            form.push("resource", resource);
+        }
+        for (name, value) in &self.extra_params {
+            form.push(name, value);
+        }
+        let mut basic = None;
+        match (&credential, self.auth_method) {
+            (Credential::Secret(secret), AuthMethod::ClientSecretBasic) => {
+                // RFC 6749 §2.3.1: form-urlencode id and secret, then base64 the pair.
+                let mut pair = zeroize::Zeroizing::new(String::new());
+                percent_encode(&self.client_id, &mut pair);
+                pair.push(':');
+                percent_encode(secret.expose(), &mut pair);
+                basic = Some(Secret::new(format!(
+                    "Basic {}",
+                    base64(pair.as_bytes(), false)
+                )));
+            }
+            (Credential::Secret(secret), _) => {
+                form.push("client_id", &self.client_id);
+                form.push("client_secret", secret.expose());
+            }
+            (Credential::Key(key), _) => {
+                let assertion = key.assertion(&self.client_id, url)?;
+                form.push("client_id", &self.client_id);
+                form.push(
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                );
+                form.push("client_assertion", assertion.expose());
+            }
+            (Credential::Certificate, _) => form.push("client_id", &self.client_id),
+        }
+        let mut headers = vec![
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("accept", "application/json"),
+        ];
+        if let Some(value) = &basic {
+            headers.push(("authorization", value.expose()));
+        }
+        let issued = Instant::now();
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let reply = self.transport.execute(&Outgoing {
+            method: "POST",
+            url,
+            headers: &headers,
+            body: Some(form.as_str().as_bytes()),
+            deadline,
+            body_limit: TOKEN_BODY_LIMIT,
+            peer: "token endpoint",
+        })?;
+        let secret = match &credential {
+            Credential::Secret(s) => Some(s),
+            _ => None,
+        };
+        parse_token_response(reply, url, issued, secret, self.default_lifetime)
+    }
+
+    fn token_url(&self, deadline: Instant) -> Result<&str> {
+        let issuer = match &self.location {
+            TokenLocation::Url(url) => return Ok(url),
+            TokenLocation::Issuer(issuer) => issuer,
+        };
+        if let Some(url) = self.discovered.get() {
+            return Ok(url);
+        }
+        let endpoint = discover(&self.transport, issuer, self.allow_http, deadline)?;
+        Ok(self.discovered.get_or_init(|| endpoint))
+    }
+}
