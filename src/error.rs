@@ -1,5 +1,7 @@
 //! The one public error type and its stable kinds (DESIGN.md §6).
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;

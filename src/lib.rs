@@ -60,7 +60,11 @@
 //! | `client/` | the [`Client`] façade, the fetch driver (`shared`), [`Client::send`] and its parts, events |
 //! | `ffi/` | the C ABI: handles, status codes, buffers, the panic boundary |
 
+// `unsafe` is confined to `ffi`, `sync` (the fork hooks) and `cache::clock`, which allow it
+// explicitly; the other layers forbid it.
+#![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
 mod cache;

@@ -1,5 +1,7 @@
 //! Secrets that never print and are wiped from memory on drop (DESIGN.md §10).
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 use zeroize::Zeroizing;
 

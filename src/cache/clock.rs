@@ -10,6 +10,9 @@
 //! fresh" early (and the precise path decides), not "fresh" late. Tokens are refreshed
 //! seconds to minutes before expiry, so the 20 ms cost nothing.
 
+// Reading `CLOCK_MONOTONIC_COARSE` is a libc call.
+#![allow(unsafe_code)]
+
 use std::time::Instant;
 
 /// A point on the monotonic clock in nanoseconds, comparable with [`coarse_now`];

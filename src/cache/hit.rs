@@ -1,5 +1,7 @@
 //! The hot path: a cache hit without the shared lock, through per-thread token copies.
 
+#![forbid(unsafe_code)]
+
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 

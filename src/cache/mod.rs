@@ -22,48 +22,83 @@ use self::slot::{Slot, SlotRef, State};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{backoff, random_unit, RetryPolicy};
 use crate::oauth::{AccessToken, Fetched, SlotKey, Timing};
-use crate::sync::{Condvar, Mutex};
+use crate::sync::{Condvar, ForkLock, Mutex};
 
 /// What `lookup` tells the caller to do.
-pub(crate) enum Lookup {
+pub(crate) enum Lookup<'a> {
     /// Use this token.
     Fresh(AccessToken),
     /// Use this token; refreshes are failing, which the caller should report once.
     ServeStale(AccessToken),
     /// Use this token, and run the refresh `ticket` (in the background or inline).
-    Refresh(AccessToken, Ticket),
+    Refresh(AccessToken, Ticket<'a>),
     /// No usable token: fetch with `ticket`; every waiter gets this fetch's outcome.
-    Fetch(Ticket),
+    Fetch(Ticket<'a>),
     /// Another caller is fetching: wait for it.
     Wait(Waiter),
     /// A recent failure is remembered: answer it without asking the server again.
     Failed(Error),
 }
 
-/// The right (and the duty) to complete one fetch. Dropping it uncompleted — a panic in
-/// the fetch, say — completes it with an error, so waiters never hang on a dead flight.
-pub(crate) struct Ticket {
-    slot: SlotRef,
-    flight: u64,
-    generation: u64,
-    done: bool,
-    cache: *const TokenCache,
+/// The right (and the duty) to complete one fetch, borrowed from the cache that issued it.
+/// Dropping it uncompleted — a panic in the fetch, say — completes it with an error, so
+/// waiters never hang on a dead flight. To carry the duty to another thread, [`detach`]
+/// it and [`TokenCache::resume`] it there.
+///
+/// [`detach`]: Ticket::detach
+pub(crate) struct Ticket<'a> {
+    cache: &'a TokenCache,
+    /// `Some` until the ticket is completed or detached.
+    flight: Option<Flight>,
 }
 
-// SAFETY: the pointer is only dereferenced in `Drop`, and every Ticket is completed or
-// dropped while the client (which owns the cache) is alive: fetchers hold an `Arc` to it.
-unsafe impl Send for Ticket {}
+/// A fetch under way, without a borrow of its cache, so that it can move to another thread.
+/// It owes its cache a completion: turn it back into a [`Ticket`] with
+/// [`TokenCache::resume`] on the same cache. A `Flight` that is merely dropped leaves its
+/// slot waiting for an outcome until the request deadline, so whoever holds one keeps it in
+/// a guard that resumes it on drop.
+#[must_use = "a flight must be resumed on its cache and completed"]
+pub(crate) struct Flight {
+    slot: SlotRef,
+    id: u64,
+    generation: u64,
+}
 
-impl Drop for Ticket {
+impl<'a> Ticket<'a> {
+    /// Record this fetch's outcome, wake its waiters, and return the token (or error) it made.
+    pub(crate) fn complete(
+        mut self,
+        fetched: Result<Fetched>,
+        now: Instant,
+    ) -> Result<AccessToken> {
+        let policy = &self.cache.policy;
+        let result = fetched.map(|f| {
+            let timing = Timing::new(f.issued, f.lifetime, policy.refresh_before, random_unit());
+            AccessToken::new(f.value, f.granted_scope, timing)
+        });
+        let flight = self
+            .flight
+            .take()
+            .expect("a ticket holds its flight until completed");
+        self.cache.finish(&flight, result, now)
+    }
+
+    /// Give up the borrow of the cache, keeping the duty to complete (see [`Flight`]).
+    pub(crate) fn detach(mut self) -> Flight {
+        self.flight
+            .take()
+            .expect("a ticket holds its flight until detached")
+    }
+}
+
+impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        if !self.done {
-            // SAFETY: see the Send impl.
-            let cache = unsafe { &*self.cache };
+        if let Some(flight) = self.flight.take() {
             let error = Error::new(
                 ErrorKind::Panic,
                 "The token fetch was abandoned by an internal failure.",
             );
-            let _ = cache.finish(self, Err(error), Instant::now());
+            let _ = self.cache.finish(&flight, Err(error), Instant::now());
         }
     }
 }
@@ -113,7 +148,7 @@ impl TokenCache {
 
     /// Decide what a caller of `token()` does now: the whole state machine, in one `match`.
     /// `key` is `None` for the configured default request.
-    pub(crate) fn lookup(&self, key: Option<&SlotKey>, now: Instant) -> Lookup {
+    pub(crate) fn lookup(&self, key: Option<&SlotKey>, now: Instant) -> Lookup<'_> {
         enum Plan {
             Use(AccessToken),
             Stale(AccessToken),
@@ -169,29 +204,17 @@ impl TokenCache {
         }
     }
 
-    /// Record a fetch's outcome, wake its waiters, and return the token (or error) it made.
-    pub(crate) fn complete(
-        &self,
-        mut ticket: Ticket,
-        fetched: Result<Fetched>,
-        now: Instant,
-    ) -> Result<AccessToken> {
-        let result = fetched.map(|f| {
-            let timing = Timing::new(
-                f.issued,
-                f.lifetime,
-                self.policy.refresh_before,
-                random_unit(),
-            );
-            AccessToken::new(f.value, f.granted_scope, timing)
-        });
-        ticket.done = true;
-        self.finish(&ticket, result, now)
+    /// Take back a [`Flight`] detached from a ticket of this cache, on any thread.
+    pub(crate) fn resume(&self, flight: Flight) -> Ticket<'_> {
+        Ticket {
+            cache: self,
+            flight: Some(flight),
+        }
     }
 
     fn finish(
         &self,
-        ticket: &Ticket,
+        ticket: &Flight,
         result: Result<AccessToken>,
         now: Instant,
     ) -> Result<AccessToken> {
@@ -199,15 +222,11 @@ impl TokenCache {
         let state = &mut *guard;
         let current = state.generation == ticket.generation;
         if let Some(slot) = state.find(&ticket.slot) {
-            if slot.flight == Some(ticket.flight) {
+            if slot.flight == Some(ticket.id) {
                 slot.flight = None;
             }
-            if slot
-                .outcome
-                .as_ref()
-                .is_none_or(|(id, _)| *id < ticket.flight)
-            {
-                slot.outcome = Some((ticket.flight, result.clone()));
+            if slot.outcome.as_ref().is_none_or(|(id, _)| *id < ticket.id) {
+                slot.outcome = Some((ticket.id, result.clone()));
             }
             if current {
                 match &result {
@@ -321,28 +340,16 @@ impl TokenCache {
         )
     }
 
-    /// Take the state lock for a fork (see `crate::sync::fork`); released by `fork_unlock`.
-    ///
-    /// # Safety
-    /// Only from the `pthread_atfork` prepare handler.
-    pub(crate) unsafe fn fork_lock(&self) {
-        // SAFETY: paired with `fork_unlock` in the parent or child handler.
-        unsafe { self.state.fork_lock() };
+    /// The state lock, for the fork hooks (`crate::sync::fork`).
+    pub(crate) fn fork_locks<'a>(&'a self, visit: &mut dyn FnMut(&'a dyn ForkLock)) {
+        visit(&self.state);
     }
 
-    /// Release the fork lock; in the child, first forget fetches that no thread will finish.
-    ///
-    /// # Safety
-    /// Only from the `pthread_atfork` parent/child handler, after `fork_lock`.
-    pub(crate) unsafe fn fork_unlock(&self, in_child: bool) {
-        if in_child {
-            // SAFETY: this thread holds the lock (taken in `fork_lock`).
-            let state = unsafe { self.state.fork_data() };
-            for slot in state.slots_mut() {
-                slot.flight = None;
-            }
+    /// In a forked child: forget fetches that threads of the parent were running; no thread
+    /// of the child will finish them, and callers must start their own.
+    pub(crate) fn forget_flights(&self) {
+        for slot in self.state.lock().slots_mut() {
+            slot.flight = None;
         }
-        // SAFETY: locked by `fork_lock` on this thread.
-        unsafe { self.state.fork_unlock() };
     }
 }

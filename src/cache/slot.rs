@@ -1,12 +1,14 @@
 //! The state behind the cache lock: one slot per distinct token request, each with its
 //! token, its flight, its last outcome and its failure memory.
 
+#![forbid(unsafe_code)]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::clock::{coarse_deadline, Nanos};
-use super::{Ticket, TokenCache};
+use super::{Flight, Ticket, TokenCache};
 use crate::error::{Error, Result};
 use crate::oauth::{AccessToken, SlotKey};
 
@@ -124,18 +126,16 @@ impl State {
         (&mut self.keyed[index], SlotRef::Keyed(key.clone()))
     }
 
-    pub(super) fn start(&mut self, slot: SlotRef, cache: &TokenCache) -> Ticket {
-        let flight = self.next_flight;
+    pub(super) fn start<'a>(&mut self, slot: SlotRef, cache: &'a TokenCache) -> Ticket<'a> {
+        let id = self.next_flight;
         self.next_flight += 1;
         if let Some(s) = self.find(&slot) {
-            s.flight = Some(flight);
+            s.flight = Some(id);
         }
-        Ticket {
+        cache.resume(Flight {
             slot,
-            flight,
+            id,
             generation: self.generation,
-            done: false,
-            cache,
-        }
+        })
     }
 }

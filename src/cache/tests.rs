@@ -27,7 +27,7 @@ fn fetched(value: &str, issued: Instant, lifetime: u64) -> Result<Fetched> {
     })
 }
 
-fn ticket(l: Lookup) -> Ticket {
+fn ticket(l: Lookup<'_>) -> Ticket<'_> {
     match l {
         Lookup::Fetch(t) | Lookup::Refresh(_, t) => t,
         _ => panic!("expected a ticket"),
@@ -41,7 +41,7 @@ fn cold_fetch_then_hits_then_refresh_window_then_stale() {
     let t = ticket(c.lookup(None, t0));
     // A second caller while the fetch runs waits for it.
     assert!(matches!(c.lookup(None, t0), Lookup::Wait(_)));
-    let tok = c.complete(t, fetched("a", t0, 3600), t0).unwrap();
+    let tok = t.complete(fetched("a", t0, 3600), t0).unwrap();
     assert_eq!(tok.as_str(), "a");
     assert!(
         matches!(c.lookup(None, t0 + Duration::from_secs(100)), Lookup::Fresh(t) if t.as_str() == "a")
@@ -58,7 +58,7 @@ fn cold_fetch_then_hits_then_refresh_window_then_stale() {
     assert!(matches!(c.lookup(None, at), Lookup::Fresh(_)));
     // The refresh fails: old token keeps serving, reported stale once.
     let err = Error::new(ErrorKind::Server, "down");
-    assert!(c.complete(refresh, Err(err), at).is_err());
+    assert!(refresh.complete(Err(err), at).is_err());
     let after = at + Duration::from_millis(1);
     assert!(matches!(c.lookup(None, after), Lookup::ServeStale(t) if t.as_str() == "a"));
     assert!(matches!(c.lookup(None, after), Lookup::Fresh(_)));
@@ -68,7 +68,7 @@ fn cold_fetch_then_hits_then_refresh_window_then_stale() {
         Lookup::Failed(e) => assert_eq!(e.kind(), ErrorKind::Server),
         Lookup::Fetch(_) => {} // backoff already elapsed: a new fetch is right too
         _ => panic!("unexpected decision"),
-    }
+    };
 }
 
 #[test]
@@ -77,7 +77,7 @@ fn hard_failures_are_remembered_for_the_cooldown() {
     let t0 = Instant::now();
     let t = ticket(c.lookup(None, t0));
     let err = Error::new(ErrorKind::InvalidClient, "bad secret");
-    assert!(c.complete(t, Err(err), t0).is_err());
+    assert!(t.complete(Err(err), t0).is_err());
     assert!(
         matches!(c.lookup(None, t0 + Duration::from_secs(4)), Lookup::Failed(e) if e.kind() == ErrorKind::InvalidClient)
     );
@@ -92,7 +92,7 @@ fn invalidate_evicts_only_the_current_token() {
     let c = cache();
     let t0 = Instant::now();
     let t = ticket(c.lookup(None, t0));
-    c.complete(t, fetched("new", t0, 3600), t0).unwrap();
+    t.complete(fetched("new", t0, 3600), t0).unwrap();
     assert!(c.invalidate(Some("old")).is_empty());
     assert!(matches!(c.lookup(None, t0), Lookup::Fresh(_)));
     assert_eq!(c.invalidate(Some("new")).len(), 1);
@@ -106,13 +106,13 @@ fn rotation_discards_fetches_of_the_old_credential() {
     let old = ticket(c.lookup(None, t0));
     c.rotate(|| Ok(())).unwrap();
     let new = ticket(c.lookup(None, t0));
-    c.complete(old, fetched("old-secret-token", t0, 3600), t0)
+    old.complete(fetched("old-secret-token", t0, 3600), t0)
         .unwrap();
     assert!(
         matches!(c.lookup(None, t0), Lookup::Wait(_)),
         "old result not stored"
     );
-    c.complete(new, fetched("new-secret-token", t0, 3600), t0)
+    new.complete(fetched("new-secret-token", t0, 3600), t0)
         .unwrap();
     assert!(matches!(c.lookup(None, t0), Lookup::Fresh(t) if t.as_str() == "new-secret-token"));
 }
@@ -139,7 +139,7 @@ fn zero_lifetime_tokens_are_used_once_never_cached() {
     let t0 = Instant::now();
     let t = ticket(c.lookup(None, t0));
     assert_eq!(
-        c.complete(t, fetched("once", t0, 0), t0).unwrap().as_str(),
+        t.complete(fetched("once", t0, 0), t0).unwrap().as_str(),
         "once"
     );
     assert!(matches!(c.lookup(None, t0), Lookup::Fetch(_)));
@@ -152,10 +152,50 @@ fn keyed_slots_are_bounded_lru() {
     let key = |s: &str| crate::oauth::TokenRequest::new().scope(s).key().clone();
     for s in ["a", "b", "c"] {
         let t = ticket(c.lookup(Some(&key(s)), t0));
-        c.complete(t, fetched(s, t0, 3600), t0).unwrap();
+        t.complete(fetched(s, t0, 3600), t0).unwrap();
     }
     // "a" was least recently used and evicted; "b" and "c" are cached.
     assert!(matches!(c.lookup(Some(&key("c")), t0), Lookup::Fresh(t) if t.as_str() == "c"));
     assert!(matches!(c.lookup(Some(&key("b")), t0), Lookup::Fresh(t) if t.as_str() == "b"));
     assert!(matches!(c.lookup(Some(&key("a")), t0), Lookup::Fetch(_)));
+}
+
+#[test]
+fn a_detached_flight_completes_on_another_thread() {
+    let c = cache();
+    let t0 = Instant::now();
+    let flight = ticket(c.lookup(None, t0)).detach();
+    let w = match c.lookup(None, t0) {
+        Lookup::Wait(w) => w,
+        _ => panic!("the detached flight is still in progress"),
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            c.resume(flight)
+                .complete(fetched("bg", t0, 3600), Instant::now())
+                .unwrap();
+        });
+    });
+    let tok = c.wait(w, Instant::now() + Duration::from_secs(1)).unwrap();
+    assert_eq!(tok.as_str(), "bg");
+}
+
+#[test]
+fn a_resumed_flight_dropped_uncompleted_releases_waiters() {
+    let c = cache();
+    let t0 = Instant::now();
+    let flight = ticket(c.lookup(None, t0)).detach();
+    let w = match c.lookup(None, t0) {
+        Lookup::Wait(w) => w,
+        _ => panic!("expected wait"),
+    };
+    drop(c.resume(flight));
+    let e = c
+        .wait(w, Instant::now() + Duration::from_secs(1))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Panic);
+    assert!(matches!(
+        c.lookup(None, Instant::now()),
+        Lookup::Failed(_) | Lookup::Fetch(_)
+    ));
 }

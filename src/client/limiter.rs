@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::RateLimit;
 use crate::error::{Error, ErrorKind, Result};
-use crate::sync::Mutex;
+use crate::sync::{ForkLock, Mutex};
 
 /// A token bucket: `requests` per `per`, starting full. Callers wait for a permit.
 pub(crate) struct RateLimiter {
@@ -48,18 +48,9 @@ impl RateLimiter {
         }
     }
 
-    /// # Safety
-    /// Only from the `pthread_atfork` prepare handler; paired with `fork_unlock`.
-    pub(crate) unsafe fn fork_lock(&self) {
-        // SAFETY: paired with `fork_unlock` on this thread.
-        unsafe { self.state.fork_lock() };
-    }
-
-    /// # Safety
-    /// Only from the `pthread_atfork` parent/child handler, after `fork_lock`.
-    pub(crate) unsafe fn fork_unlock(&self) {
-        // SAFETY: locked by `fork_lock` on this thread.
-        unsafe { self.state.fork_unlock() };
+    /// The bucket lock, for the fork hooks (`crate::sync::fork`).
+    pub(crate) fn fork_locks<'a>(&'a self, visit: &mut dyn FnMut(&'a dyn ForkLock)) {
+        visit(&self.state);
     }
 }
 

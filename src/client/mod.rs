@@ -3,6 +3,8 @@
 //! cache asks for; `send` and its parts (`request`, `limiter`, `challenge`, `graphql`)
 //! make authorized API calls; `events` carries what happened to the user's hook.
 
+#![forbid(unsafe_code)]
+
 mod challenge;
 pub(crate) mod events;
 mod graphql;
@@ -19,14 +21,14 @@ use std::time::{Duration, Instant};
 
 use self::events::{Event, Events};
 use self::limiter::RateLimiter;
-use self::shared::Shared;
+use self::shared::{Shared, SharedRef};
 use crate::cache::{CachePolicy, TokenCache};
 use crate::config::Config;
 use crate::error::Result;
 use crate::http::Transport;
 use crate::oauth::{AccessToken, TokenEndpoint, TokenRequest};
 use crate::secret::Secret;
-use crate::sync::fork::{self, ForkAware};
+use crate::sync::fork::Registered;
 
 /// Keyed slots (distinct scope/audience/resource requests) kept besides the default one.
 const MAX_KEYED_SLOTS: usize = 16;
@@ -37,7 +39,7 @@ const MAX_KEYED_SLOTS: usize = 16;
 /// so one instance serves all threads. Calls block only when no usable token is cached.
 #[derive(Clone)]
 pub struct Client {
-    shared: Arc<Shared>,
+    shared: SharedRef,
 }
 
 /// Counters and state for monitoring; see [`Client::stats`].
@@ -94,7 +96,7 @@ impl Client {
             .iter()
             .map(|(name, value)| format!("{name}: {value}\r\n"))
             .collect();
-        let shared = Arc::new(Shared {
+        let shared = Registered::new(Shared {
             config,
             static_header_lines,
             limiter,
@@ -106,7 +108,6 @@ impl Client {
             background_refreshes: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
         });
-        fork::register(Arc::as_ptr(&shared) as *const dyn ForkAware);
         Ok(Client { shared })
     }
 
@@ -114,12 +115,12 @@ impl Client {
     /// otherwise fetched (one fetch however many threads ask). In the refresh window the
     /// current token is returned at once while one refresh runs.
     pub fn token(&self) -> Result<AccessToken> {
-        self.shared.token(None)
+        shared::token(&self.shared, None)
     }
 
     /// A token for another scope/audience/resource combination; each has its own cache slot.
     pub fn token_for(&self, request: &TokenRequest) -> Result<AccessToken> {
-        self.shared.token(Some(request))
+        shared::token(&self.shared, Some(request))
     }
 
     /// `"Bearer <token>"` for an `Authorization` header.

@@ -3,13 +3,12 @@
 //! between allowed origins, retries idempotent requests on transient failures, and applies
 //! the client-side rate limit.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::challenge::{forbidden, unauthorized};
 use super::graphql::is_graphql_unauthenticated;
 use super::request::{invalid, Request, Response};
-use super::Shared;
+use super::shared::{self, SharedRef};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::location::resolve;
 use crate::http::{backoff, check_url, origin_of, parse_retry_after, Origin, Outgoing};
@@ -18,7 +17,7 @@ use crate::http::{backoff, check_url, origin_of, parse_retry_after, Origin, Outg
 const MAX_REDIRECTS: u32 = 5;
 
 /// Perform `request` for `shared` (see [`crate::Client::send`]).
-pub(crate) fn send(shared: &Arc<Shared>, request: Request) -> Result<Response> {
+pub(crate) fn send(shared: &SharedRef, request: Request) -> Result<Response> {
     request.validate()?;
     let config = &shared.config;
     let started = Instant::now();
@@ -46,7 +45,7 @@ pub(crate) fn send(shared: &Arc<Shared>, request: Request) -> Result<Response> {
         let target = origin_of(&url, "redirect target").map_err(|e| invalid(e.message().into()))?;
         // The token goes only to allowed origins; a redirect elsewhere loses it.
         let token = if allowed(&target) {
-            Some(shared.token(None)?)
+            Some(shared::token(shared, None)?)
         } else {
             None
         };

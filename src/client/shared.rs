@@ -8,12 +8,13 @@ use std::time::Instant;
 
 use super::events::{EventKind, Events};
 use super::limiter::RateLimiter;
-use crate::cache::{Lookup, Ticket, TokenCache};
+use crate::cache::{Flight, Lookup, Ticket, TokenCache};
 use crate::config::{Config, RefreshMode};
 use crate::error::Result;
 use crate::http::Transport;
 use crate::oauth::{AccessToken, TokenEndpoint, TokenRequest};
-use crate::sync::fork::{self, ForkAware};
+use crate::sync::fork::Registered;
+use crate::sync::{ForkAware, ForkLock};
 
 /// Everything a client owns; one allocation behind every clone's `Arc`.
 pub(crate) struct Shared {
@@ -30,8 +31,23 @@ pub(crate) struct Shared {
     pub(super) invalidations: AtomicU64,
 }
 
+/// What every clone of a client holds: the shared state, known to the fork hooks.
+pub(crate) type SharedRef = Arc<Registered<Shared>>;
+
+/// A token for `request` (`None`: the configured default) — the cache's decision, carried
+/// out. Takes the `Arc` because a background refresh keeps the state alive on its thread.
+pub(crate) fn token(shared: &SharedRef, request: Option<&TokenRequest>) -> Result<AccessToken> {
+    let this: &Shared = shared;
+    this.token_with(request, || Arc::clone(shared))
+}
+
 impl Shared {
-    pub(crate) fn token(self: &Arc<Self>, request: Option<&TokenRequest>) -> Result<AccessToken> {
+    #[inline]
+    fn token_with(
+        &self,
+        request: Option<&TokenRequest>,
+        handle: impl FnOnce() -> SharedRef,
+    ) -> Result<AccessToken> {
         if request.is_none() {
             if let Some(token) = self.cache.fresh_default() {
                 return Ok(token);
@@ -56,12 +72,16 @@ impl Shared {
                 match self.config.refresh_mode {
                     RefreshMode::Background => {
                         self.background_refreshes.fetch_add(1, Ordering::Relaxed);
-                        let shared = Arc::clone(self);
-                        // If no thread can be spawned the ticket is dropped, which records
-                        // a failure; the current token keeps serving meanwhile.
+                        let refresh = BackgroundRefresh {
+                            shared: handle(),
+                            flight: Some(ticket.detach()),
+                            request,
+                        };
+                        // If no thread can be spawned the closure, and with it `refresh`, is
+                        // dropped, which records a failure; the current token keeps serving.
                         let _ = std::thread::Builder::new()
                             .name("tokenward-refresh".into())
-                            .spawn(move || shared.fetch(ticket, &request, true));
+                            .spawn(move || refresh.run());
                         Ok(token)
                     }
                     RefreshMode::Inline => Ok(self.fetch(ticket, &request, true).unwrap_or(token)),
@@ -75,7 +95,12 @@ impl Shared {
         }
     }
 
-    fn fetch(&self, ticket: Ticket, request: &TokenRequest, early: bool) -> Result<AccessToken> {
+    fn fetch(
+        &self,
+        ticket: Ticket<'_>,
+        request: &TokenRequest,
+        early: bool,
+    ) -> Result<AccessToken> {
         let deadline = Instant::now() + self.config.request_timeout;
         let fetched = self
             .endpoint
@@ -87,7 +112,7 @@ impl Shared {
                     )
                 })
             });
-        let outcome = self.cache.complete(ticket, fetched, Instant::now());
+        let outcome = ticket.complete(fetched, Instant::now());
         match &outcome {
             Ok(token) => self.events.emit(EventKind::TokenAcquired, || {
                 format!(
@@ -151,49 +176,45 @@ impl Shared {
     }
 }
 
-impl ForkAware for Shared {
-    fn prepare(&self) {
-        // SAFETY: called from the prepare handler; each lock is released in parent/child.
-        unsafe {
-            self.events.fork_lock();
-            self.cache.fork_lock();
-            self.transport.fork_lock();
-            self.endpoint.fork_lock();
-            if let Some(limiter) = &self.limiter {
-                limiter.fork_lock();
-            }
-        }
-    }
+/// An early refresh on its own thread: the client state it needs and the flight it owes
+/// the cache. Dropped without having run (no thread could be spawned) it completes the
+/// flight with an error; unwinding out of the fetch, the resumed ticket does the same.
+struct BackgroundRefresh {
+    shared: SharedRef,
+    /// `Some` until `run` takes it.
+    flight: Option<Flight>,
+    request: TokenRequest,
+}
 
-    fn parent(&self) {
-        // SAFETY: the locks were taken in `prepare` on this thread.
-        unsafe {
-            if let Some(limiter) = &self.limiter {
-                limiter.fork_unlock();
-            }
-            self.endpoint.fork_unlock();
-            self.transport.fork_unlock();
-            self.cache.fork_unlock(false);
-            self.events.fork_unlock();
-        }
-    }
-
-    fn child(&self) {
-        // SAFETY: the locks were taken in `prepare` by the thread that is now the child's only one.
-        unsafe {
-            if let Some(limiter) = &self.limiter {
-                limiter.fork_unlock();
-            }
-            self.endpoint.fork_unlock();
-            self.transport.fork_unlock();
-            self.cache.fork_unlock(true);
-            self.events.fork_unlock();
+impl BackgroundRefresh {
+    fn run(mut self) {
+        if let Some(flight) = self.flight.take() {
+            let ticket = self.shared.cache.resume(flight);
+            let _ = self.shared.fetch(ticket, &self.request, true);
         }
     }
 }
 
-impl Drop for Shared {
+impl Drop for BackgroundRefresh {
     fn drop(&mut self) {
-        fork::unregister(self as *const Shared as *const dyn ForkAware);
+        if let Some(flight) = self.flight.take() {
+            drop(self.shared.cache.resume(flight));
+        }
+    }
+}
+
+impl ForkAware for Shared {
+    fn fork_locks<'a>(&'a self, visit: &mut dyn FnMut(&'a dyn ForkLock)) {
+        self.events.fork_locks(visit);
+        self.cache.fork_locks(visit);
+        self.transport.fork_locks(visit);
+        self.endpoint.fork_locks(visit);
+        if let Some(limiter) = &self.limiter {
+            limiter.fork_locks(visit);
+        }
+    }
+
+    fn forget_inherited_work(&self) {
+        self.cache.forget_flights();
     }
 }

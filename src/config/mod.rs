@@ -8,6 +8,8 @@
 //! - `files`: secrets, keys and certificates read from files at build time;
 //! - `hints`: the key list and "did you mean" suggestions.
 
+#![forbid(unsafe_code)]
+
 mod builder;
 mod env;
 mod files;

@@ -5,6 +5,8 @@
 //! as UTF-8, panics are caught (`TW_ERR_PANIC`), failures leave a message for
 //! `tw_last_error`, and nothing the caller owns is ever freed.
 
+// The C ABI is raw pointers by nature; every block states its contract with `SAFETY:`.
+#![allow(unsafe_code)]
 #![allow(non_camel_case_types)]
 // Each entry point states its pointer contract in prose written for the C reader (cbindgen
 // copies it into the header); a Rust-style `# Safety` section would only repeat it there.

@@ -2,6 +2,8 @@
 //! header rules every request obeys ([`url`]), backoff and `Retry-After` ([`retry`]) and
 //! redirect targets ([`location`]). It knows nothing of OAuth or of the cache.
 
+#![forbid(unsafe_code)]
+
 pub(crate) mod location;
 pub(crate) mod retry;
 pub(crate) mod tls;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::sync::Mutex;
+use crate::sync::{ForkLock, Mutex};
 use ureq::tls::{RootCerts, TlsConfig};
 
 use super::tls::trust_roots;
@@ -94,18 +94,9 @@ impl Transport {
         slot.1.clone()
     }
 
-    /// # Safety
-    /// Only from the `pthread_atfork` prepare handler; paired with `fork_unlock`.
-    pub(crate) unsafe fn fork_lock(&self) {
-        // SAFETY: paired with `fork_unlock` on this thread.
-        unsafe { self.agent.fork_lock() };
-    }
-
-    /// # Safety
-    /// Only from the `pthread_atfork` parent/child handler, after `fork_lock`.
-    pub(crate) unsafe fn fork_unlock(&self) {
-        // SAFETY: locked by `fork_lock` on this thread.
-        unsafe { self.agent.fork_unlock() };
+    /// The agent lock, for the fork hooks (`crate::sync::fork`).
+    pub(crate) fn fork_locks<'a>(&'a self, visit: &mut dyn FnMut(&'a dyn ForkLock)) {
+        visit(&self.agent);
     }
 
     /// Perform one exchange. Any HTTP status is a successful `Reply`; errors are transport

@@ -13,7 +13,7 @@ use crate::config::{AuthMethod, Config, Credential, RetryPolicy, TokenLocation};
 use crate::error::{Error, Result};
 use crate::http::{backoff, base64, percent_encode, Form, Outgoing, Transport};
 use crate::secret::Secret;
-use crate::sync::RwLock;
+use crate::sync::{ForkLock, RwLock};
 
 /// Token responses larger than this are refused: a real one is a few kilobytes, and the
 /// cap keeps a hostile or confused server from exhausting memory.
@@ -81,21 +81,10 @@ impl TokenEndpoint {
         Ok(())
     }
 
-    /// Hold the credential lock across a fork (see `fork.rs`), so that no thread that is
-    /// gone in the child can be holding it there.
-    ///
-    /// # Safety
-    /// Only from the `pthread_atfork` prepare handler; paired with `fork_unlock`.
-    pub(crate) unsafe fn fork_lock(&self) {
-        // SAFETY: paired with `fork_unlock` on this thread.
-        unsafe { self.credential.fork_lock() };
-    }
-
-    /// # Safety
-    /// Only from the `pthread_atfork` parent/child handler, after `fork_lock`.
-    pub(crate) unsafe fn fork_unlock(&self) {
-        // SAFETY: locked by `fork_lock` on this thread.
-        unsafe { self.credential.fork_unlock() };
+    /// The credential lock, for the fork hooks (`crate::sync::fork`): held across a fork so
+    /// that no thread that is gone in the child can be holding it there.
+    pub(crate) fn fork_locks<'a>(&'a self, visit: &mut dyn FnMut(&'a dyn ForkLock)) {
+        visit(&self.credential);
     }
 
     /// Fetch one token, retrying transient failures with backoff until `max_attempts` or

@@ -2,6 +2,8 @@
 //! ([`endpoint`], [`response`], [`discovery`]), and how the client proves who it is
 //! ([`assertion`]). It talks HTTP through `crate::http` and keeps no cache.
 
+#![forbid(unsafe_code)]
+
 pub(crate) mod assertion;
 pub(crate) mod discovery;
 pub(crate) mod endpoint;
