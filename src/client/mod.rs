@@ -21,12 +21,13 @@ use std::time::{Duration, Instant};
 
 use self::events::{Event, Events};
 use self::limiter::RateLimiter;
+use self::send::{Sender, Tokens};
 use self::shared::{Shared, SharedRef};
 use crate::cache::{CachePolicy, TokenCache};
 use crate::config::Config;
 use crate::error::Result;
 use crate::http::Transport;
-use crate::oauth::{AccessToken, TokenEndpoint, TokenRequest};
+use crate::oauth::{AccessToken, EndpointSettings, TokenEndpoint, TokenRequest};
 use crate::secret::Secret;
 use crate::sync::fork::Registered;
 
@@ -79,8 +80,24 @@ impl Client {
     ///
     /// Errors: [`crate::ErrorKind::Config`] when the transport cannot be set up (e.g. proxy).
     pub fn new(config: Config) -> Result<Client> {
-        let transport = Arc::new(Transport::new(&config)?);
-        let endpoint = TokenEndpoint::new(&config, Arc::clone(&transport));
+        let transport = Arc::new(Transport::new(
+            &config.tls,
+            config.proxy.as_deref(),
+            config.connect_timeout,
+        )?);
+        let endpoint = TokenEndpoint::new(
+            EndpointSettings {
+                location: config.location.clone(),
+                client_id: config.client_id.clone(),
+                auth_method: config.auth_method,
+                credential: config.credential.clone(),
+                extra_params: config.extra_params.clone(),
+                retry: config.retry,
+                default_lifetime: config.default_lifetime,
+                allow_http: config.allow_http,
+            },
+            Arc::clone(&transport),
+        );
         let cache = TokenCache::new(
             config.request.key().clone(),
             CachePolicy {
@@ -179,7 +196,14 @@ impl Client {
     /// origins); without it, redirects are returned as they are. Other statuses are returned
     /// as a [`Response`]. Blocks for at most the request timeout plus the token fetch.
     pub fn send(&self, request: Request) -> Result<Response> {
-        send::send(&self.shared, request)
+        let shared = &self.shared;
+        let sender = Sender {
+            config: &shared.config,
+            transport: &shared.transport,
+            limiter: shared.limiter.as_ref(),
+            tokens: self,
+        };
+        send::send(&sender, request)
     }
 
     /// Counters and the default token's remaining lifetime.
@@ -231,5 +255,15 @@ impl std::fmt::Debug for Client {
             .field("token_endpoint", &self.shared.endpoint.describe())
             .field("client_id", &self.shared.config.client_id)
             .finish_non_exhaustive()
+    }
+}
+
+impl Tokens for Client {
+    fn token(&self) -> Result<AccessToken> {
+        Client::token(self)
+    }
+
+    fn invalidate(&self, token: &str) {
+        self.shared.invalidate(Some(token));
     }
 }

@@ -7,19 +7,37 @@ use std::time::Instant;
 
 use super::challenge::{forbidden, unauthorized};
 use super::graphql::is_graphql_unauthenticated;
+use super::limiter::RateLimiter;
 use super::request::{invalid, Request, Response};
-use super::shared::{self, SharedRef};
+use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::location::resolve;
-use crate::http::{backoff, check_url, origin_of, parse_retry_after, Origin, Outgoing};
+use crate::http::{backoff, check_url, origin_of, parse_retry_after, Origin, Outgoing, Transport};
+use crate::oauth::AccessToken;
 
 /// Redirects followed per `send` at most.
 const MAX_REDIRECTS: u32 = 5;
 
-/// Perform `request` for `shared` (see [`crate::Client::send`]).
-pub(crate) fn send(shared: &SharedRef, request: Request) -> Result<Response> {
+/// Where `send` gets the token to attach, and reports one the API rejected.
+pub(super) trait Tokens {
+    /// The current default token (from the cache, or fetched).
+    fn token(&self) -> Result<AccessToken>;
+    /// Evict `token` if it is still the cached one.
+    fn invalidate(&self, token: &str);
+}
+
+/// What `send` uses of a client, borrowed for one call.
+pub(super) struct Sender<'a> {
+    pub(super) config: &'a Config,
+    pub(super) transport: &'a Transport,
+    pub(super) limiter: Option<&'a RateLimiter>,
+    pub(super) tokens: &'a dyn Tokens,
+}
+
+/// Perform `request` (see [`crate::Client::send`]).
+pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
     request.validate()?;
-    let config = &shared.config;
+    let config = sender.config;
     let started = Instant::now();
     let deadline = started + config.request_timeout;
     let allowed =
@@ -31,7 +49,7 @@ pub(crate) fn send(shared: &SharedRef, request: Request) -> Result<Response> {
             "{origin} is not one of the configured api_base_urls, so the token is not sent there"
         )));
     }
-    if let Some(limiter) = shared.limiter() {
+    if let Some(limiter) = sender.limiter {
         limiter.acquire(deadline)?;
     }
 
@@ -45,7 +63,7 @@ pub(crate) fn send(shared: &SharedRef, request: Request) -> Result<Response> {
         let target = origin_of(&url, "redirect target").map_err(|e| invalid(e.message().into()))?;
         // The token goes only to allowed origins; a redirect elsewhere loses it.
         let token = if allowed(&target) {
-            Some(shared::token(shared, None)?)
+            Some(sender.tokens.token()?)
         } else {
             None
         };
@@ -61,7 +79,7 @@ pub(crate) fn send(shared: &SharedRef, request: Request) -> Result<Response> {
                 .iter()
                 .map(|(n, v)| (n.as_str(), v.as_str())),
         );
-        let outcome = shared.transport.execute(&Outgoing {
+        let outcome = sender.transport.execute(&Outgoing {
             method: &method,
             url: &url,
             headers: &headers,
@@ -92,7 +110,7 @@ pub(crate) fn send(shared: &SharedRef, request: Request) -> Result<Response> {
         if let (true, Some(token)) = (auth_failed, &token) {
             if !refreshed {
                 // Evict exactly the token this request carried; others may already have.
-                shared.invalidate(Some(token.as_str()));
+                sender.tokens.invalidate(token.as_str());
                 refreshed = true;
                 continue;
             }

@@ -157,10 +157,6 @@ impl Shared {
         headers
     }
 
-    pub(crate) fn limiter(&self) -> Option<&RateLimiter> {
-        self.limiter.as_ref()
-    }
-
     pub(crate) fn invalidate(&self, token: Option<&str>) -> bool {
         let evicted = self.cache.invalidate(token);
         for token in &evicted {

@@ -7,6 +7,7 @@ use std::time::Duration;
 #[cfg(doc)]
 use super::Config;
 use super::{AuthMethod, RateLimit, RefreshMode, RetryPolicy};
+use crate::http::TlsFiles;
 use crate::oauth::TokenRequest;
 use crate::secret::Secret;
 
@@ -19,7 +20,7 @@ pub struct ConfigBuilder {
     pub(super) client_secret: Option<Secret>,
     pub(super) client_secret_file: Option<PathBuf>,
     pub(super) client_secret_env: Option<String>,
-    pub(super) auth_method: Option<String>,
+    pub(super) auth_method: Option<AuthMethod>,
     pub(super) private_key_file: Option<PathBuf>,
     pub(super) private_key_id: Option<String>,
     pub(super) request: TokenRequest,
@@ -29,15 +30,13 @@ pub struct ConfigBuilder {
     pub(super) refresh_before: Option<Duration>,
     pub(super) default_lifetime: Option<Duration>,
     pub(super) error_cooldown: Option<Duration>,
-    pub(super) refresh_mode: Option<String>,
+    pub(super) refresh_mode: Option<RefreshMode>,
     pub(super) connect_timeout: Option<Duration>,
     pub(super) request_timeout: Option<Duration>,
     pub(super) max_attempts: Option<u64>,
     pub(super) base_delay: Option<Duration>,
     pub(super) max_delay: Option<Duration>,
-    pub(super) ca_file: Option<PathBuf>,
-    pub(super) client_cert_file: Option<PathBuf>,
-    pub(super) client_key_file: Option<PathBuf>,
+    pub(super) tls: TlsFiles,
     pub(super) proxy: Option<String>,
     pub(super) allow_http: bool,
     pub(super) graphql_auth_errors: bool,
@@ -82,12 +81,6 @@ impl ConfigBuilder {
         private_key_file, private_key_file, PathBuf);
     setter!(/// The `kid` header of client assertions.
         private_key_id, private_key_id, String);
-    setter!(/// An extra CA certificate file (PEM) trusted besides the OS store.
-        ca_file, ca_file, PathBuf);
-    setter!(/// Client certificate chain (PEM) for mutual TLS.
-        client_cert_file, client_cert_file, PathBuf);
-    setter!(/// Client private key (PEM) for mutual TLS.
-        client_key_file, client_key_file, PathBuf);
     setter!(/// Proxy URL, e.g. `http://proxy:3128`; default: `HTTPS_PROXY`/`NO_PROXY`.
         proxy, proxy, String);
     setter!(/// Start early refreshes this long before expiry (default 300 s; at most half the lifetime).
@@ -110,15 +103,25 @@ impl ConfigBuilder {
     /// The authentication method: `client_secret_post` (default), `client_secret_basic`,
     /// `private_key_jwt` or `tls_client_auth`.
     pub fn auth_method(mut self, method: AuthMethod) -> Self {
-        self.auth_method = Some(
-            match method {
-                AuthMethod::ClientSecretPost => "client_secret_post",
-                AuthMethod::ClientSecretBasic => "client_secret_basic",
-                AuthMethod::PrivateKeyJwt => "private_key_jwt",
-                AuthMethod::TlsClientAuth => "tls_client_auth",
-            }
-            .to_string(),
-        );
+        self.auth_method = Some(method);
+        self
+    }
+
+    /// An extra CA certificate file (PEM) trusted besides the OS store.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.ca_file = Some(path.into());
+        self
+    }
+
+    /// Client certificate chain (PEM) for mutual TLS.
+    pub fn client_cert_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.client_cert_file = Some(path.into());
+        self
+    }
+
+    /// Client private key (PEM) for mutual TLS.
+    pub fn client_key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.client_key_file = Some(path.into());
         self
     }
 
@@ -161,10 +164,7 @@ impl ConfigBuilder {
 
     /// Background (default) or inline early refresh.
     pub fn refresh_mode(mut self, mode: RefreshMode) -> Self {
-        self.refresh_mode = Some(match mode {
-            RefreshMode::Background => "background".into(),
-            RefreshMode::Inline => "inline".into(),
-        });
+        self.refresh_mode = Some(mode);
         self
     }
 
@@ -203,5 +203,27 @@ impl ConfigBuilder {
 
     pub(super) fn problem(&mut self, message: String) {
         self.problems.push(message);
+    }
+
+    /// `auth_method` as the text sources spell it.
+    pub(super) fn auth_method_text(&mut self, text: &str) {
+        match AuthMethod::parse(text) {
+            Some(method) => self.auth_method = Some(method),
+            None => self.problem(format!(
+                "`auth_method` `{text}` is not one of client_secret_post, client_secret_basic, \
+                 private_key_jwt, tls_client_auth"
+            )),
+        }
+    }
+
+    /// `refresh_mode` as the text sources spell it.
+    pub(super) fn refresh_mode_text(&mut self, text: &str) {
+        match text {
+            "background" => self.refresh_mode = Some(RefreshMode::Background),
+            "inline" => self.refresh_mode = Some(RefreshMode::Inline),
+            other => self.problem(format!(
+                "`refresh_mode` `{other}` is not `background` or `inline`"
+            )),
+        }
     }
 }

@@ -29,7 +29,9 @@ impl ConfigBuilder {
         self.client_secret = get(&["CLIENT_SECRET"], self).map(Secret::new);
         self.client_secret_file = get(&["CLIENT_SECRET_FILE"], self).map(PathBuf::from);
         self.client_secret_env = get(&["CLIENT_SECRET_ENV"], self);
-        self.auth_method = get(&["AUTH_METHOD"], self);
+        if let Some(method) = get(&["AUTH_METHOD"], self) {
+            self.auth_method_text(&method);
+        }
         self.private_key_file = get(&["PRIVATE_KEY_FILE"], self).map(PathBuf::from);
         if let Some(scope) = get(&["SCOPE"], self) {
             self.request = std::mem::take(&mut self.request).scope(&scope);
@@ -62,7 +64,7 @@ impl ConfigBuilder {
         if let Some(url) = get(&["API_BASE_URL", "BASE_URL"], self) {
             self.api_base_urls.push(url);
         }
-        self.ca_file = get(&["CA_FILE"], self).map(PathBuf::from);
+        self.tls.ca_file = get(&["CA_FILE"], self).map(PathBuf::from);
         if let Some(flag) = get(&["ALLOW_HTTP"], self) {
             match flag.to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => self.allow_http = true,

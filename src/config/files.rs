@@ -1,9 +1,9 @@
-//! Credentials and TLS material read from files (and the environment) at build time, so a
-//! missing or malformed file is a configuration error, not a failure at first use.
+//! Credentials read from files (and the environment) at build time, so a missing or
+//! malformed file is a configuration error, not a failure at first use.
 
 use std::path::Path;
 
-use super::{AuthMethod, ConfigBuilder, Credential, TlsMaterial};
+use super::{AuthMethod, ConfigBuilder, Credential};
 use crate::oauth::SigningKey;
 use crate::secret::Secret;
 
@@ -92,73 +92,6 @@ impl ConfigBuilder {
             }
         }
     }
-
-    pub(super) fn tls_material(&mut self) -> TlsMaterial {
-        let mut tls = TlsMaterial::default();
-        if let Some(path) = self.ca_file.take() {
-            match read_pem(&path, "tls.ca_file") {
-                Ok(items) => {
-                    tls.extra_roots = items
-                        .into_iter()
-                        .filter_map(|item| match item {
-                            ureq::tls::PemItem::Certificate(c) => Some(c),
-                            _ => None,
-                        })
-                        .collect();
-                    if tls.extra_roots.is_empty() {
-                        self.problem(format!(
-                            "`tls.ca_file` {} contains no PEM certificate",
-                            path.display()
-                        ));
-                    }
-                }
-                Err(msg) => self.problem(msg),
-            }
-        }
-        match (self.client_cert_file.take(), self.client_key_file.take()) {
-            (None, None) => {}
-            (Some(cert_path), Some(key_path)) => {
-                let certs: Vec<_> = match read_pem(&cert_path, "tls.client_cert_file") {
-                    Ok(items) => items
-                        .into_iter()
-                        .filter_map(|i| match i {
-                            ureq::tls::PemItem::Certificate(c) => Some(c),
-                            _ => None,
-                        })
-                        .collect(),
-                    Err(msg) => {
-                        self.problem(msg);
-                        return tls;
-                    }
-                };
-                let key = match read_pem(&key_path, "tls.client_key_file") {
-                    Ok(items) => items.into_iter().find_map(|i| match i {
-                        ureq::tls::PemItem::PrivateKey(k) => Some(k),
-                        _ => None,
-                    }),
-                    Err(msg) => {
-                        self.problem(msg);
-                        return tls;
-                    }
-                };
-                match (certs.is_empty(), key) {
-                    (false, Some(key)) => {
-                        tls.client_cert = Some(ureq::tls::ClientCert::new_with_certs(&certs, key))
-                    }
-                    (true, _) => {
-                        self.problem("`tls.client_cert_file` contains no PEM certificate".into())
-                    }
-                    (_, None) => {
-                        self.problem("`tls.client_key_file` contains no PEM private key".into())
-                    }
-                }
-            }
-            _ => self.problem(
-                "set both `tls.client_cert_file` and `tls.client_key_file`, or neither".into(),
-            ),
-        }
-        tls
-    }
 }
 
 fn read_secret_file(path: &Path) -> std::result::Result<Secret, String> {
@@ -171,17 +104,4 @@ fn read_secret_file(path: &Path) -> std::result::Result<Secret, String> {
     let secret = Secret::new(text.trim_end_matches(['\r', '\n']));
     drop(zeroize::Zeroizing::new(text));
     Ok(secret)
-}
-
-fn read_pem(
-    path: &Path,
-    key: &str,
-) -> std::result::Result<Vec<ureq::tls::PemItem<'static>>, String> {
-    let bytes = zeroize::Zeroizing::new(
-        std::fs::read(path)
-            .map_err(|e| format!("`{key}` {} cannot be read: {e}", path.display()))?,
-    );
-    ureq::tls::parse_pem(&bytes)
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| format!("`{key}` {} is not valid PEM: {e}", path.display()))
 }

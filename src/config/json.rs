@@ -38,7 +38,11 @@ impl ConfigBuilder {
                     self.client_secret_file = self.json_string(k, &value).map(PathBuf::from)
                 }
                 "client_secret_env" => self.client_secret_env = self.json_string(k, &value),
-                "auth_method" => self.auth_method = self.json_string(k, &value),
+                "auth_method" => {
+                    if let Some(text) = self.json_string(k, &value) {
+                        self.auth_method_text(&text);
+                    }
+                }
                 "private_key_file" => {
                     self.private_key_file = self.json_string(k, &value).map(PathBuf::from)
                 }
@@ -93,7 +97,11 @@ impl ConfigBuilder {
                 "error_cooldown_ms" => {
                     self.error_cooldown = self.json_u64(k, &value).map(Duration::from_millis)
                 }
-                "refresh_mode" => self.refresh_mode = self.json_string(k, &value),
+                "refresh_mode" => {
+                    if let Some(text) = self.json_string(k, &value) {
+                        self.refresh_mode_text(&text);
+                    }
+                }
                 "timeouts" => {
                     for (sub, v) in self.json_object(k, value, &["connect_ms", "request_ms"]) {
                         let ms = self
@@ -129,9 +137,9 @@ impl ConfigBuilder {
                             .json_string(&format!("tls.{sub}"), &v)
                             .map(PathBuf::from);
                         match sub.as_str() {
-                            "ca_file" => self.ca_file = path,
-                            "client_cert_file" => self.client_cert_file = path,
-                            _ => self.client_key_file = path,
+                            "ca_file" => self.tls.ca_file = path,
+                            "client_cert_file" => self.tls.client_cert_file = path,
+                            _ => self.tls.client_key_file = path,
                         }
                     }
                 }

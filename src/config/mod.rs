@@ -20,6 +20,7 @@ mod tests;
 mod validate;
 
 pub use crate::http::retry::RetryPolicy;
+pub use crate::oauth::credential::AuthMethod;
 pub use builder::ConfigBuilder;
 
 use std::fmt;
@@ -28,34 +29,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::http::Origin;
-use crate::oauth::{SigningKey, TokenRequest};
-use crate::secret::Secret;
-
-/// How the client authenticates to the token endpoint (RFC 6749 §2.3, RFC 7523, RFC 8705).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    /// `client_id` and `client_secret` in the form body (the default).
-    ClientSecretPost,
-    /// HTTP Basic with the form-urlencoded id and secret.
-    ClientSecretBasic,
-    /// A signed JWT assertion (RS256 or ES256) made with `private_key_file`.
-    PrivateKeyJwt,
-    /// Mutual TLS with `tls.client_cert_file` / `tls.client_key_file`; no secret.
-    TlsClientAuth,
-}
-
-impl AuthMethod {
-    pub(crate) fn parse(s: &str) -> Option<AuthMethod> {
-        Some(match s {
-            "client_secret_post" => AuthMethod::ClientSecretPost,
-            "client_secret_basic" => AuthMethod::ClientSecretBasic,
-            "private_key_jwt" => AuthMethod::PrivateKeyJwt,
-            "tls_client_auth" => AuthMethod::TlsClientAuth,
-            _ => return None,
-        })
-    }
-}
+use crate::http::{Origin, TlsFiles};
+use crate::oauth::TokenRequest;
+pub(crate) use crate::oauth::{Credential, TokenLocation};
 
 /// Who performs the early refresh when a token enters its refresh window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,21 +49,6 @@ pub struct RateLimit {
     pub requests: u32,
     /// The window.
     pub per: Duration,
-}
-
-/// Where tokens come from: a fixed URL or an issuer to discover it from.
-#[derive(Debug, Clone)]
-pub(crate) enum TokenLocation {
-    Url(String),
-    Issuer(String),
-}
-
-/// How the client proves its identity, with what it needs to do so.
-#[derive(Clone)]
-pub(crate) enum Credential {
-    Secret(Secret),
-    Key(std::sync::Arc<SigningKey>),
-    Certificate,
 }
 
 /// A validated configuration. Build one with [`Config::builder`], [`Config::from_json`] or
@@ -109,19 +70,12 @@ pub struct Config {
     pub(crate) connect_timeout: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) retry: RetryPolicy,
-    pub(crate) tls: TlsMaterial,
+    pub(crate) tls: TlsFiles,
     pub(crate) proxy: Option<String>,
     pub(crate) allow_http: bool,
     pub(crate) graphql_auth_errors: bool,
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) max_response_bytes: u64,
-}
-
-/// Certificates and keys read from the `tls` files at construction.
-#[derive(Clone, Default)]
-pub(crate) struct TlsMaterial {
-    pub(crate) extra_roots: Vec<ureq::tls::Certificate<'static>>,
-    pub(crate) client_cert: Option<ureq::tls::ClientCert>,
 }
 
 impl fmt::Debug for Config {

@@ -155,3 +155,43 @@ fn reserved_extra_params_are_refused() {
     assert!(e.message().contains("extra_params.grant_type"), "{e}");
     assert!(json(r#""extra_params":{"tenant":"x"}"#).is_ok());
 }
+
+#[test]
+fn builder_enums_are_kept_as_given_and_text_sources_are_checked() {
+    let c = Config::builder()
+        .token_url("https://i/t")
+        .client_id("c")
+        .client_secret("s")
+        .auth_method(AuthMethod::ClientSecretBasic)
+        .refresh_mode(RefreshMode::Inline)
+        .build()
+        .unwrap();
+    assert_eq!(c.auth_method, AuthMethod::ClientSecretBasic);
+    assert_eq!(c.refresh_mode, RefreshMode::Inline);
+    let c = json(r#""auth_method":"client_secret_basic","refresh_mode":"inline""#).unwrap();
+    assert_eq!(c.auth_method, AuthMethod::ClientSecretBasic);
+    assert_eq!(c.refresh_mode, RefreshMode::Inline);
+    let e = json(r#""refresh_mode":"lazy""#).unwrap_err();
+    assert!(e.message().contains("`refresh_mode` `lazy`"), "{e}");
+}
+
+#[test]
+fn tls_files_are_checked_at_build_and_kept_as_paths() {
+    let e = Config::builder()
+        .token_url("https://i/t")
+        .client_id("c")
+        .client_secret("s")
+        .client_cert_file("/nonexistent-cert.pem")
+        .build()
+        .unwrap_err();
+    assert!(e.message().contains("or neither"), "{e}");
+    let e = json(
+        r#""tls":{"client_cert_file":"/nonexistent-c.pem","client_key_file":"/nonexistent-k.pem"}"#,
+    )
+    .unwrap_err();
+    assert!(
+        e.message()
+            .contains("`tls.client_cert_file` /nonexistent-c.pem cannot be read"),
+        "{e}"
+    );
+}

@@ -7,7 +7,7 @@ use super::{
     AuthMethod, Config, ConfigBuilder, RateLimit, RefreshMode, RetryPolicy, TokenLocation,
 };
 use crate::error::{Error, Result};
-use crate::http::{check_url, is_header_name, is_header_value};
+use crate::http::{check_proxy, check_url, is_header_name, is_header_value, TlsMaterial};
 
 impl ConfigBuilder {
     /// Validate everything and produce the [`Config`]; one error lists every problem.
@@ -35,18 +35,18 @@ impl ConfigBuilder {
         if client_id.trim().is_empty() {
             self.problem("`client_id` is required".into());
         }
-        let auth_method = match self.auth_method.take() {
-            None => AuthMethod::ClientSecretPost,
-            Some(m) => AuthMethod::parse(&m).unwrap_or_else(|| {
-                self.problem(format!(
-                    "`auth_method` `{m}` is not one of client_secret_post, client_secret_basic, \
-                     private_key_jwt, tls_client_auth"
-                ));
-                AuthMethod::ClientSecretPost
-            }),
+        let auth_method = self.auth_method.unwrap_or(AuthMethod::ClientSecretPost);
+        // The files are read here only to report problems now; the transport reads them
+        // again when a client is built.
+        let tls = std::mem::take(&mut self.tls);
+        let has_client_cert = match TlsMaterial::load(&tls) {
+            Ok(material) => material.client_cert.is_some(),
+            Err(problems) => {
+                self.problems.extend(problems);
+                tls.client_cert_file.is_some() && tls.client_key_file.is_some()
+            }
         };
-        let tls = self.tls_material();
-        let credential = self.credential(auth_method, tls.client_cert.is_some());
+        let credential = self.credential(auth_method, has_client_cert);
 
         for (name, _) in &self.extra_params {
             if RESERVED_PARAMS.contains(&name.as_str()) {
@@ -84,16 +84,7 @@ impl ConfigBuilder {
                 Err(e) => self.problem(e.message().to_string()),
             }
         }
-        let refresh_mode = match self.refresh_mode.as_deref() {
-            None | Some("background") => RefreshMode::Background,
-            Some("inline") => RefreshMode::Inline,
-            Some(other) => {
-                self.problem(format!(
-                    "`refresh_mode` `{other}` is not `background` or `inline`"
-                ));
-                RefreshMode::Background
-            }
-        };
+        let refresh_mode = self.refresh_mode.unwrap_or(RefreshMode::Background);
         let nonzero =
             |me: &mut ConfigBuilder, d: Option<Duration>, key: &str, default: Duration| match d {
                 Some(d) if d.is_zero() => {
@@ -157,7 +148,7 @@ impl ConfigBuilder {
             }),
         };
         if let Some(proxy) = &self.proxy {
-            if let Err(e) = ureq::Proxy::new(proxy) {
+            if let Err(e) = check_proxy(proxy) {
                 let shown = proxy.split('@').next_back().unwrap_or_default();
                 self.problems
                     .push(format!("`proxy` `…{shown}` is not a valid proxy URL: {e}"));

@@ -11,7 +11,8 @@ pub(crate) mod transport;
 pub(crate) mod url;
 
 pub(crate) use retry::{backoff, parse_retry_after, random_unit, RetryPolicy};
-pub(crate) use transport::{Outgoing, Reply, Transport};
+pub(crate) use tls::{TlsFiles, TlsMaterial};
+pub(crate) use transport::{check_proxy, Outgoing, Reply, Transport};
 pub(crate) use url::{
     base64, check_url, is_header_name, is_header_value, origin_of, percent_encode, Form, Origin,
 };

@@ -6,10 +6,9 @@ use std::time::{Duration, Instant};
 use crate::sync::{ForkLock, Mutex};
 use ureq::tls::{RootCerts, TlsConfig};
 
-use super::tls::trust_roots;
+use super::tls::{trust_roots, TlsFiles, TlsMaterial};
 use ureq::RequestExt;
 
-use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sync::fork;
 
@@ -59,9 +58,19 @@ struct Settings {
 }
 
 impl Transport {
-    pub(crate) fn new(config: &Config) -> Result<Transport> {
-        let roots = trust_roots(&config.tls.extra_roots);
-        let proxy = match &config.proxy {
+    /// Read the TLS files and build the agent. Errors: [`ErrorKind::Config`] when a file
+    /// cannot be read or parsed (they were checked when the configuration was built, so
+    /// only a file changed since can fail here) or the proxy is unusable.
+    pub(crate) fn new(
+        tls: &TlsFiles,
+        proxy: Option<&str>,
+        connect_timeout: Duration,
+    ) -> Result<Transport> {
+        let material = TlsMaterial::load(tls).map_err(|problems| {
+            Error::config(format!("configuration rejected: {}.", problems.join("; ")))
+        })?;
+        let roots = trust_roots(&material.extra_roots);
+        let proxy = match proxy {
             Some(p) => Some(
                 ureq::Proxy::new(p)
                     .map_err(|e| Error::config(format!("`proxy` is not usable: {e}")))?,
@@ -70,9 +79,9 @@ impl Transport {
         };
         let settings = Settings {
             roots,
-            client_cert: config.tls.client_cert.clone(),
+            client_cert: material.client_cert,
             proxy,
-            connect_timeout: config.connect_timeout,
+            connect_timeout,
         };
         let agent = build_agent(&settings);
         Ok(Transport {
@@ -154,6 +163,11 @@ impl Transport {
             body,
         })
     }
+}
+
+/// Whether `proxy` is a usable proxy URL; the reason when it is not.
+pub(crate) fn check_proxy(proxy: &str) -> std::result::Result<(), String> {
+    ureq::Proxy::new(proxy).map(drop).map_err(|e| e.to_string())
 }
 
 fn build_agent(s: &Settings) -> ureq::Agent {

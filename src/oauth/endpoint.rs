@@ -6,18 +6,39 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::credential::{AuthMethod, Credential};
 use super::discovery::discover;
 use super::response::parse_token_response;
 use super::token::{Fetched, TokenRequest};
-use crate::config::{AuthMethod, Config, Credential, RetryPolicy, TokenLocation};
 use crate::error::{Error, Result};
-use crate::http::{backoff, base64, percent_encode, Form, Outgoing, Transport};
+use crate::http::{backoff, base64, percent_encode, Form, Outgoing, RetryPolicy, Transport};
 use crate::secret::Secret;
 use crate::sync::{ForkLock, RwLock};
 
 /// Token responses larger than this are refused: a real one is a few kilobytes, and the
 /// cap keeps a hostile or confused server from exhausting memory.
 pub(super) const TOKEN_BODY_LIMIT: u64 = 1 << 20;
+
+/// Where tokens come from: a fixed URL or an issuer to discover it from.
+#[derive(Debug, Clone)]
+pub(crate) enum TokenLocation {
+    Url(String),
+    Issuer(String),
+}
+
+/// What the token endpoint needs from the configuration.
+pub(crate) struct EndpointSettings {
+    pub(crate) location: TokenLocation,
+    pub(crate) client_id: String,
+    pub(crate) auth_method: AuthMethod,
+    pub(crate) credential: Credential,
+    pub(crate) extra_params: Vec<(String, String)>,
+    pub(crate) retry: RetryPolicy,
+    /// Assumed when the server states no lifetime and the token is no JWT.
+    pub(crate) default_lifetime: Duration,
+    /// Whether a discovered endpoint may be plain http (loopback only).
+    pub(crate) allow_http: bool,
+}
 
 pub(crate) struct TokenEndpoint {
     transport: Arc<Transport>,
@@ -34,18 +55,18 @@ pub(crate) struct TokenEndpoint {
 }
 
 impl TokenEndpoint {
-    pub(crate) fn new(config: &Config, transport: Arc<Transport>) -> TokenEndpoint {
+    pub(crate) fn new(settings: EndpointSettings, transport: Arc<Transport>) -> TokenEndpoint {
         TokenEndpoint {
             transport,
-            location: config.location.clone(),
+            location: settings.location,
             discovered: OnceLock::new(),
-            client_id: config.client_id.clone(),
-            auth_method: config.auth_method,
-            credential: RwLock::new(config.credential.clone()),
-            extra_params: config.extra_params.clone(),
-            retry: config.retry,
-            default_lifetime: config.default_lifetime,
-            allow_http: config.allow_http,
+            client_id: settings.client_id,
+            auth_method: settings.auth_method,
+            credential: RwLock::new(settings.credential),
+            extra_params: settings.extra_params,
+            retry: settings.retry,
+            default_lifetime: settings.default_lifetime,
+            allow_http: settings.allow_http,
             requests: AtomicU64::new(0),
         }
     }

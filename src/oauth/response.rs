@@ -6,10 +6,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::token::Fetched;
-use crate::error::{quote_body, Error, ErrorKind};
+use crate::error::{quote_body, Error, ErrorKind, Result};
 use crate::http::{parse_retry_after, percent_encode, Reply};
 use crate::secret::Secret;
-use crate::Result;
 
 /// Read the token endpoint's `reply` to a request sent at `issued`; `default_lifetime`
 /// applies when neither `expires_in` nor a JWT `exp` says how long the token lives.
