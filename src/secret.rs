@@ -1,8 +1,9 @@
-//! Secrets that never print and are wiped from memory on drop (DESIGN.md §10).
+//! Secrets that never print and are wiped from memory on drop.
 
 #![forbid(unsafe_code)]
 
 use std::fmt;
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 /// A client secret, private key or token: `Debug`/`Display` print `***`, and the bytes are
@@ -31,17 +32,10 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Compare two secrets without an early exit, so timing does not reveal a common prefix.
+/// Compare two secrets in time that depends only on their lengths, so timing does not
+/// reveal a common prefix.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut diff = 0u8;
-    for (x, y) in a.iter().zip(b) {
-        diff |= x ^ y;
-    }
-    // black_box keeps the optimiser from turning the fold back into an early exit.
-    std::hint::black_box(diff) == 0
+    a.ct_eq(b).into()
 }
 
 /// A short, non-reversible fingerprint of a token for logs and events: the first 8 hex

@@ -14,5 +14,5 @@ pub(crate) use retry::{backoff, parse_retry_after, random_unit, RetryPolicy};
 pub(crate) use tls::{TlsFiles, TlsMaterial};
 pub(crate) use transport::{check_proxy, Outgoing, Reply, Transport};
 pub(crate) use url::{
-    base64, check_url, is_header_name, is_header_value, origin_of, percent_encode, Form, Origin,
+    check_url, is_header_name, is_header_value, origin_of, percent_encode, Form, Origin,
 };

@@ -132,6 +132,7 @@ impl Transport {
                 ErrorKind::InvalidArgument,
                 format!("The request to {} is not valid HTTP: {e}", out.url),
             )
+            .with_source(e)
         })?;
         let agent = self.agent();
         let mut response = request
@@ -233,5 +234,36 @@ fn map_error(e: ureq::Error, out: &Outgoing<'_>) -> Error {
         U::RequireHttpsOnly(_) | U::TlsRequired => (ErrorKind::Config, "must be reached over https".into()),
         other => (ErrorKind::Network, format!("failed: {other}")),
     };
-    Error::new(kind, format!("The {peer} at {url} {detail}."))
+    Error::new(kind, format!("The {peer} at {url} {detail}.")).with_source(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_connection_is_a_network_error_that_keeps_its_cause() {
+        // A port that was free a moment ago: nothing listens there now.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let transport = Transport::new(&TlsFiles::default(), None, Duration::from_secs(2)).unwrap();
+        let url = format!("http://127.0.0.1:{port}/token");
+        let error = transport
+            .execute(&Outgoing {
+                method: "GET",
+                url: &url,
+                headers: &[],
+                body: None,
+                deadline: Instant::now() + Duration::from_secs(5),
+                body_limit: 1024,
+                peer: "token endpoint",
+            })
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Network, "{error}");
+        assert!(error.message().contains(&url), "{error}");
+        let source = std::error::Error::source(&error).expect("the ureq error is kept");
+        assert!(source.downcast_ref::<ureq::Error>().is_some(), "{source:?}");
+    }
 }

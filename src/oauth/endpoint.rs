@@ -7,11 +7,14 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::credential::{AuthMethod, Credential};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+
 use super::discovery::discover;
 use super::response::parse_token_response;
 use super::token::{Fetched, TokenRequest};
 use crate::error::{Error, Result};
-use crate::http::{backoff, base64, percent_encode, Form, Outgoing, RetryPolicy, Transport};
+use crate::http::{backoff, percent_encode, Form, Outgoing, RetryPolicy, Transport};
 use crate::secret::Secret;
 use crate::sync::{ForkLock, RwLock};
 
@@ -160,10 +163,9 @@ impl TokenEndpoint {
                 percent_encode(&self.client_id, &mut pair);
                 pair.push(':');
                 percent_encode(secret.expose(), &mut pair);
-                basic = Some(Secret::new(format!(
-                    "Basic {}",
-                    base64(pair.as_bytes(), false)
-                )));
+                let mut value = String::from("Basic ");
+                STANDARD.encode_string(pair.as_bytes(), &mut value);
+                basic = Some(Secret::new(value));
             }
             (Credential::Secret(secret), _) => {
                 form.push("client_id", &self.client_id);

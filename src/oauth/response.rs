@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::{STANDARD_NO_PAD_INDIFFERENT, URL_SAFE_NO_PAD_INDIFFERENT};
+use base64::Engine as _;
 use serde_json::Value;
 
 use super::token::Fetched;
@@ -193,28 +195,13 @@ fn jwt_lifetime(token: &str) -> Option<Duration> {
     (secs.is_finite() && secs > 0.0).then(|| Duration::from_secs_f64(secs.min(1e10)))
 }
 
+/// base64url as JWTs use it (RFC 7515 §2: no padding), tolerating padding and the standard
+/// alphabet from servers that get it wrong; this only reads a lifetime hint.
 fn base64url_decode(input: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(input.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in input.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' | b'+' => 62,
-            b'_' | b'/' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        acc = (acc << 6) | v as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
+    URL_SAFE_NO_PAD_INDIFFERENT
+        .decode(input)
+        .or_else(|_| STANDARD_NO_PAD_INDIFFERENT.decode(input))
+        .ok()
 }
 
 #[cfg(test)]
