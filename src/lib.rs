@@ -47,17 +47,19 @@
 //!
 //! # Module map
 //!
-//! The source tree is layered; each layer imports only the layers listed before it.
+//! The source tree is layered; each layer imports only layers listed above it, so data flows
+//! one way: the client asks the cache, runs the fetches it decides on through the OAuth
+//! layer, which speaks HTTP. `unsafe` is allowed only in `sync`, `cache::clock` and `ffi`.
 //!
 //! | module | what it holds |
 //! |---|---|
 //! | `error`, `secret` | the one [`Error`]; secrets that never print and are wiped on drop |
 //! | `sync/` | `std::sync` locks that can be held across `fork()`; the `pthread_atfork` hooks |
 //! | `http/` | one HTTP exchange over rustls (`transport`), trust roots and TLS files (`tls`), URL and header rules (`url`), backoff and `Retry-After` (`retry`), redirects (`location`) |
-//! | `oauth/` | tokens and token requests (`token`), the token endpoint (`endpoint`), its responses (`response`), OpenID discovery, client assertions |
-//! | `config/` | the schema: [`Config`], [`ConfigBuilder`], the JSON and environment sources, files read at build time, validation, typo hints |
+//! | `oauth/` | tokens and token requests (`token`), client authentication (`credential`, `assertion`), the token endpoint (`endpoint`), its responses (`response`), OpenID discovery |
+//! | `config/` | the schema: [`Config`] (paths and typed enums, no transport objects), [`ConfigBuilder`], the JSON and environment sources, secrets and keys read at build time, validation, typo hints |
 //! | `cache/` | per-request slots, single flight, refresh-ahead, serve-stale (`mod`, `slot`), the lock-free hit path (`hit`), the coarse clock |
-//! | `client/` | the [`Client`] façade, the fetch driver (`shared`), [`Client::send`] and its parts, events |
+//! | `client/` | the [`Client`] façade, the fetch driver (`shared`), [`Client::send`] and its parts (request types, rate limit, `WWW-Authenticate`, GraphQL), events |
 //! | `ffi/` | the C ABI: handles, status codes, buffers, the panic boundary |
 
 // `unsafe` is confined to `ffi`, `sync` (the fork hooks) and `cache::clock`, which allow it
@@ -65,7 +67,7 @@
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 mod cache;
 mod client;

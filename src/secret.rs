@@ -6,9 +6,9 @@ use std::fmt;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-/// A client secret, private key or token: `Debug`/`Display` print `***`, and the bytes are
-/// zeroized when the last owner drops it.
-#[derive(Clone, PartialEq, Eq)]
+/// A client secret, assertion or token. `Debug` prints `***` and there is no `Display`;
+/// every copy zeroizes its bytes when it is dropped. Compare with [`constant_time_eq`].
+#[derive(Clone)]
 pub(crate) struct Secret(Zeroizing<String>);
 
 impl Secret {
@@ -16,7 +16,7 @@ impl Secret {
         Secret(Zeroizing::new(value.into()))
     }
 
-    /// The secret itself, for the one place that must send it.
+    /// The secret itself, for the code that puts it on the wire (a form, a header).
     pub(crate) fn expose(&self) -> &str {
         &self.0
     }

@@ -37,7 +37,8 @@ const MAX_KEYED_SLOTS: usize = 16;
 /// An OAuth 2.0 client-credentials client with a token cache.
 ///
 /// `Clone` is cheap (one `Arc`) and every clone shares the cache; `Client` is `Send + Sync`,
-/// so one instance serves all threads. Calls block only when no usable token is cached.
+/// so one instance serves all threads. Calls block when no usable token is cached, and with
+/// [`crate::RefreshMode::Inline`] also for the one call that runs an early refresh.
 #[derive(Clone)]
 pub struct Client {
     shared: SharedRef,
@@ -130,7 +131,9 @@ impl Client {
 
     /// A token for the configured scope/audience/resource: from the cache when fresh,
     /// otherwise fetched (one fetch however many threads ask). In the refresh window the
-    /// current token is returned at once while one refresh runs.
+    /// current token is returned while one refresh runs: at once with
+    /// [`crate::RefreshMode::Background`], after the refresh (or its failure) with
+    /// [`crate::RefreshMode::Inline`] for the caller that runs it.
     pub fn token(&self) -> Result<AccessToken> {
         shared::token(&self.shared, None)
     }

@@ -5,7 +5,8 @@
 //! - `builder`: [`ConfigBuilder`] and its setters;
 //! - `json`, `env`: the two text sources, feeding the same builder;
 //! - `validate`: [`ConfigBuilder::build`], the one place a configuration is checked;
-//! - `files`: secrets, keys and certificates read from files at build time;
+//! - `files`: the credential (secret or signing key) read at build time; TLS files are
+//!   checked there too, but only their paths are kept (the transport loads them);
 //! - `hints`: the key list and "did you mean" suggestions.
 
 #![forbid(unsafe_code)]

@@ -1,4 +1,4 @@
-//! The C ABI (DESIGN.md §7). Only `extern "C"` plumbing lives here: handles, status codes,
+//! The C ABI. Only `extern "C"` plumbing lives here: handles, status codes,
 //! strings, buffers and the panic boundary. Every behaviour comes from the Rust core.
 //!
 //! Rules every entry point follows: each pointer argument is checked, strings are validated

@@ -1,6 +1,7 @@
-//! The HTTP layer: one blocking exchange at a time over rustls ([`transport`]) with its trust roots ([`tls`]), the URL and
-//! header rules every request obeys ([`url`]), backoff and `Retry-After` ([`retry`]) and
-//! redirect targets ([`location`]). It knows nothing of OAuth or of the cache.
+//! The HTTP layer: one blocking exchange at a time over rustls ([`transport`]) with its
+//! trust roots and TLS files ([`tls`]), the URL and header rules every request obeys
+//! ([`url`]), backoff and `Retry-After` ([`retry`]) and redirect targets ([`location`]).
+//! It knows nothing of OAuth, of the configuration or of the cache.
 
 #![forbid(unsafe_code)]
 
