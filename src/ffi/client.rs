@@ -60,7 +60,7 @@ fn install(client: Client, out: *mut *mut tw_client) -> tw_status {
     TW_OK
 }
 
-/// Create a client from a JSON configuration (keys as in the README / DESIGN.md §5).
+/// Create a client from a JSON configuration (the keys are listed in the README).
 ///
 /// On success `*out` receives a handle the caller must free with `tw_client_free`; on
 /// failure `*out` is set to NULL. Errors: `TW_ERR_INVALID_ARGUMENT` (NULL, invalid UTF-8,
@@ -127,8 +127,9 @@ pub unsafe extern "C" fn tw_client_free(client: *mut tw_client) {
 /// `TW_ERR_BUFFER_TOO_SMALL` is returned; `buf = NULL, cap = 0` asks for the size).
 ///
 /// Returns at once from the cache when a token is fresh (no allocation after the calling
-/// thread's first use of that token, which copies it for the thread); blocks only when
-/// no usable token is cached (at most the configured request timeout). Errors: any
+/// thread's first use of that token, which copies it for the thread); blocks when no
+/// usable token is cached, and with `refresh_mode` `inline` also for the early refresh
+/// (at most the configured request timeout either way). Errors: any
 /// `TW_ERR_*` of the token fetch (see `tw_last_error`).
 #[no_mangle]
 pub unsafe extern "C" fn tw_client_token(

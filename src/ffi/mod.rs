@@ -1,10 +1,12 @@
-//! The C ABI (DESIGN.md §7). Only `extern "C"` plumbing lives here: handles, status codes,
+//! The C ABI. Only `extern "C"` plumbing lives here: handles, status codes,
 //! strings, buffers and the panic boundary. Every behaviour comes from the Rust core.
 //!
 //! Rules every entry point follows: each pointer argument is checked, strings are validated
 //! as UTF-8, panics are caught (`TW_ERR_PANIC`), failures leave a message for
 //! `tw_last_error`, and nothing the caller owns is ever freed.
 
+// The C ABI is raw pointers by nature; every block states its contract with `SAFETY:`.
+#![allow(unsafe_code)]
 #![allow(non_camel_case_types)]
 // Each entry point states its pointer contract in prose written for the C reader (cbindgen
 // copies it into the header); a Rust-style `# Safety` section would only repeat it there.

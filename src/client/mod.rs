@@ -1,21 +1,35 @@
 //! The façade: tokens, authorization values and headers, invalidation, rotation, events and
-//! statistics. It runs the fetches the cache asks for — inline, or on a short-lived
-//! background thread for early refreshes.
+//! statistics. [`Client`] is a handle on the state in `shared`, which runs the fetches the
+//! cache asks for; `send` and its parts (`request`, `limiter`, `challenge`, `graphql`)
+//! make authorized API calls; `events` carries what happened to the user's hook.
+
+#![forbid(unsafe_code)]
+
+mod challenge;
+pub(crate) mod events;
+mod graphql;
+mod limiter;
+mod request;
+mod send;
+mod shared;
+
+pub use request::{Request, Response};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cache::{CachePolicy, Lookup, Ticket, TokenCache};
-use crate::config::{Config, RefreshMode};
-use crate::endpoint::TokenEndpoint;
+use self::events::{Event, Events};
+use self::limiter::RateLimiter;
+use self::send::{Sender, Tokens};
+use self::shared::{Shared, SharedRef};
+use crate::cache::{CachePolicy, TokenCache};
+use crate::config::Config;
 use crate::error::Result;
-use crate::events::{Event, EventKind, Events};
-use crate::fork::{self, ForkAware};
-use crate::request::{RateLimiter, Request, Response};
+use crate::http::Transport;
+use crate::oauth::{AccessToken, EndpointSettings, TokenEndpoint, TokenRequest};
 use crate::secret::Secret;
-use crate::token::{AccessToken, TokenRequest};
-use crate::transport::Transport;
+use crate::sync::fork::Registered;
 
 /// Keyed slots (distinct scope/audience/resource requests) kept besides the default one.
 const MAX_KEYED_SLOTS: usize = 16;
@@ -23,24 +37,11 @@ const MAX_KEYED_SLOTS: usize = 16;
 /// An OAuth 2.0 client-credentials client with a token cache.
 ///
 /// `Clone` is cheap (one `Arc`) and every clone shares the cache; `Client` is `Send + Sync`,
-/// so one instance serves all threads. Calls block only when no usable token is cached.
+/// so one instance serves all threads. Calls block when no usable token is cached, and with
+/// [`crate::RefreshMode::Inline`] also for the one call that runs an early refresh.
 #[derive(Clone)]
 pub struct Client {
-    shared: Arc<Shared>,
-}
-
-pub(crate) struct Shared {
-    pub(crate) config: Config,
-    pub(crate) transport: Arc<Transport>,
-    endpoint: TokenEndpoint,
-    cache: TokenCache,
-    events: Events,
-    limiter: Option<RateLimiter>,
-    /// The static headers as `"Name: value\r\n"` lines, formatted once for the C ABI.
-    static_header_lines: String,
-    failures: AtomicU64,
-    background_refreshes: AtomicU64,
-    invalidations: AtomicU64,
+    shared: SharedRef,
 }
 
 /// Counters and state for monitoring; see [`Client::stats`].
@@ -80,8 +81,24 @@ impl Client {
     ///
     /// Errors: [`crate::ErrorKind::Config`] when the transport cannot be set up (e.g. proxy).
     pub fn new(config: Config) -> Result<Client> {
-        let transport = Arc::new(Transport::new(&config)?);
-        let endpoint = TokenEndpoint::new(&config, Arc::clone(&transport));
+        let transport = Arc::new(Transport::new(
+            &config.tls,
+            config.proxy.as_deref(),
+            config.connect_timeout,
+        )?);
+        let endpoint = TokenEndpoint::new(
+            EndpointSettings {
+                location: config.location.clone(),
+                client_id: config.client_id.clone(),
+                auth_method: config.auth_method,
+                credential: config.credential.clone(),
+                extra_params: config.extra_params.clone(),
+                retry: config.retry,
+                default_lifetime: config.default_lifetime,
+                allow_http: config.allow_http,
+            },
+            Arc::clone(&transport),
+        );
         let cache = TokenCache::new(
             config.request.key().clone(),
             CachePolicy {
@@ -97,7 +114,7 @@ impl Client {
             .iter()
             .map(|(name, value)| format!("{name}: {value}\r\n"))
             .collect();
-        let shared = Arc::new(Shared {
+        let shared = Registered::new(Shared {
             config,
             static_header_lines,
             limiter,
@@ -109,20 +126,21 @@ impl Client {
             background_refreshes: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
         });
-        fork::register(Arc::as_ptr(&shared) as *const dyn ForkAware);
         Ok(Client { shared })
     }
 
     /// A token for the configured scope/audience/resource: from the cache when fresh,
     /// otherwise fetched (one fetch however many threads ask). In the refresh window the
-    /// current token is returned at once while one refresh runs.
+    /// current token is returned while one refresh runs: at once with
+    /// [`crate::RefreshMode::Background`], after the refresh (or its failure) with
+    /// [`crate::RefreshMode::Inline`] for the caller that runs it.
     pub fn token(&self) -> Result<AccessToken> {
-        self.shared.token(None)
+        shared::token(&self.shared, None)
     }
 
     /// A token for another scope/audience/resource combination; each has its own cache slot.
     pub fn token_for(&self, request: &TokenRequest) -> Result<AccessToken> {
-        self.shared.token(Some(request))
+        shared::token(&self.shared, Some(request))
     }
 
     /// `"Bearer <token>"` for an `Authorization` header.
@@ -167,10 +185,10 @@ impl Client {
     {
         self.shared
             .events
-            .set(hook.map(|h| Arc::new(h) as crate::events::EventHook));
+            .set(hook.map(|h| Arc::new(h) as events::EventHook));
     }
 
-    /// Send an API request with the token and static headers (DESIGN.md §4).
+    /// Send an API request with the token and static headers.
     ///
     /// On 401 (or, with `graphql_auth_errors`, a 200 GraphQL answer whose
     /// `errors[].extensions.code` is `UNAUTHENTICATED`) the token it carried is invalidated
@@ -181,7 +199,14 @@ impl Client {
     /// origins); without it, redirects are returned as they are. Other statuses are returned
     /// as a [`Response`]. Blocks for at most the request timeout plus the token fetch.
     pub fn send(&self, request: Request) -> Result<Response> {
-        crate::request::send(&self.shared, request)
+        let shared = &self.shared;
+        let sender = Sender {
+            config: &shared.config,
+            transport: &shared.transport,
+            limiter: shared.limiter.as_ref(),
+            tokens: self,
+        };
+        send::send(&sender, request)
     }
 
     /// Counters and the default token's remaining lifetime.
@@ -236,170 +261,12 @@ impl std::fmt::Debug for Client {
     }
 }
 
-impl Shared {
-    pub(crate) fn token(self: &Arc<Self>, request: Option<&TokenRequest>) -> Result<AccessToken> {
-        if request.is_none() {
-            if let Some(token) = self.cache.fresh_default() {
-                return Ok(token);
-            }
-        }
-        let now = Instant::now();
-        match self.cache.lookup(request.map(TokenRequest::key), now) {
-            Lookup::Fresh(token) => Ok(token),
-            Lookup::ServeStale(token) => {
-                self.events.emit(EventKind::ServedStale, || {
-                    format!(
-                        "Serving token {} ({} s left) while refreshes from {} are failing.",
-                        token.fingerprint(),
-                        token.remaining().as_secs(),
-                        self.endpoint.describe()
-                    )
-                });
-                Ok(token)
-            }
-            Lookup::Refresh(token, ticket) => {
-                let request = request.unwrap_or(&self.config.request).clone();
-                match self.config.refresh_mode {
-                    RefreshMode::Background => {
-                        self.background_refreshes.fetch_add(1, Ordering::Relaxed);
-                        let shared = Arc::clone(self);
-                        // If no thread can be spawned the ticket is dropped, which records
-                        // a failure; the current token keeps serving meanwhile.
-                        let _ = std::thread::Builder::new()
-                            .name("tokenward-refresh".into())
-                            .spawn(move || shared.fetch(ticket, &request, true));
-                        Ok(token)
-                    }
-                    RefreshMode::Inline => Ok(self.fetch(ticket, &request, true).unwrap_or(token)),
-                }
-            }
-            Lookup::Fetch(ticket) => {
-                self.fetch(ticket, request.unwrap_or(&self.config.request), false)
-            }
-            Lookup::Wait(waiter) => self.cache.wait(waiter, now + self.config.request_timeout),
-            Lookup::Failed(error) => Err(error),
-        }
+impl Tokens for Client {
+    fn token(&self) -> Result<AccessToken> {
+        Client::token(self)
     }
 
-    fn fetch(&self, ticket: Ticket, request: &TokenRequest, early: bool) -> Result<AccessToken> {
-        let deadline = Instant::now() + self.config.request_timeout;
-        let fetched = self
-            .endpoint
-            .fetch(request, deadline, &|error, delay, attempt| {
-                self.events.emit(EventKind::RetryScheduled, || {
-                    format!(
-                        "Token request attempt {attempt} failed; retrying in {} ms. {error}",
-                        delay.as_millis()
-                    )
-                })
-            });
-        let outcome = self.cache.complete(ticket, fetched, Instant::now());
-        match &outcome {
-            Ok(token) => self.events.emit(EventKind::TokenAcquired, || {
-                format!(
-                    "Acquired token {} from {} (lifetime {} s{}).",
-                    token.fingerprint(),
-                    self.endpoint.describe(),
-                    token.lifetime().as_secs(),
-                    request
-                        .scope_param()
-                        .map(|s| format!(", scope `{s}`"))
-                        .unwrap_or_default()
-                )
-            }),
-            Err(error) => {
-                self.failures.fetch_add(1, Ordering::Relaxed);
-                let kind = if early {
-                    EventKind::RefreshFailed
-                } else {
-                    EventKind::FetchFailed
-                };
-                self.events.emit(kind, || {
-                    if early {
-                        format!(
-                            "Early token refresh failed; the current token keeps serving. {error}"
-                        )
-                    } else {
-                        format!("Token fetch failed. {error}")
-                    }
-                });
-            }
-        }
-        outcome
-    }
-
-    pub(crate) fn headers_with(&self, token: &AccessToken) -> Vec<(String, String)> {
-        let mut headers = Vec::with_capacity(1 + self.config.headers.len());
-        headers.push((
-            "Authorization".to_string(),
-            token.authorization().to_string(),
-        ));
-        headers.extend(self.config.headers.iter().cloned());
-        headers
-    }
-
-    pub(crate) fn limiter(&self) -> Option<&RateLimiter> {
-        self.limiter.as_ref()
-    }
-
-    pub(crate) fn invalidate(&self, token: Option<&str>) -> bool {
-        let evicted = self.cache.invalidate(token);
-        for token in &evicted {
-            self.invalidations.fetch_add(1, Ordering::Relaxed);
-            self.events.emit(EventKind::Invalidated, || {
-                format!(
-                    "Evicted token {}; the next call fetches a new one.",
-                    token.fingerprint()
-                )
-            });
-        }
-        !evicted.is_empty()
-    }
-}
-
-impl ForkAware for Shared {
-    fn prepare(&self) {
-        // SAFETY: called from the prepare handler; each lock is released in parent/child.
-        unsafe {
-            self.events.fork_lock();
-            self.cache.fork_lock();
-            self.transport.fork_lock();
-            self.endpoint.fork_lock();
-            if let Some(limiter) = &self.limiter {
-                limiter.fork_lock();
-            }
-        }
-    }
-
-    fn parent(&self) {
-        // SAFETY: the locks were taken in `prepare` on this thread.
-        unsafe {
-            if let Some(limiter) = &self.limiter {
-                limiter.fork_unlock();
-            }
-            self.endpoint.fork_unlock();
-            self.transport.fork_unlock();
-            self.cache.fork_unlock(false);
-            self.events.fork_unlock();
-        }
-    }
-
-    fn child(&self) {
-        // SAFETY: the locks were taken in `prepare` by the thread that is now the child's only one.
-        unsafe {
-            if let Some(limiter) = &self.limiter {
-                limiter.fork_unlock();
-            }
-            self.endpoint.fork_unlock();
-            self.transport.fork_unlock();
-            self.cache.fork_unlock(true);
-            self.events.fork_unlock();
-        }
-    }
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        fork::unregister(self as *const Shared as *const dyn ForkAware);
+    fn invalidate(&self, token: &str) {
+        self.shared.invalidate(Some(token));
     }
 }
