@@ -37,6 +37,7 @@ pub(crate) struct Shared {
     events: Events,
     limiter: Option<RateLimiter>,
     /// The static headers as `"Name: value\r\n"` lines, formatted once for the C ABI.
+    #[cfg(feature = "ffi")]
     static_header_lines: String,
     failures: AtomicU64,
     background_refreshes: AtomicU64,
@@ -92,6 +93,7 @@ impl Client {
             },
         );
         let limiter = config.rate_limit.map(RateLimiter::new);
+        #[cfg(feature = "ffi")]
         let static_header_lines = config
             .headers
             .iter()
@@ -99,6 +101,7 @@ impl Client {
             .collect();
         let shared = Arc::new(Shared {
             config,
+            #[cfg(feature = "ffi")]
             static_header_lines,
             limiter,
             transport,
@@ -137,6 +140,7 @@ impl Client {
     }
 
     /// The configured static headers as `"Name: value\r\n"` lines (no `Authorization`).
+    #[cfg(feature = "ffi")]
     pub(crate) fn static_header_lines(&self) -> &str {
         &self.shared.static_header_lines
     }

@@ -61,6 +61,7 @@ mod token;
 mod transport;
 mod url;
 
+#[cfg(feature = "ffi")]
 pub mod ffi;
 
 pub use client::{Client, Stats};

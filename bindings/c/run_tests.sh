@@ -53,8 +53,7 @@ if [ ! -f "$LIB" ] || [ ! -f "$STATIC_LIB" ] || [ ! -x "$MOCK" ] || [ ! -f "$INC
 fi
 for f in "$LIB" "$STATIC_LIB" "$INCLUDE/tokenward.h"; do [ -f "$f" ] || die "missing $f"; done
 [ -x "$MOCK" ] || die "missing mock executable $MOCK"
-LIBDIR=$(cd "$(dirname "$LIB")" && pwd)
-LIB="$LIBDIR/$(basename "$LIB")"
+LIB="$(cd "$(dirname "$LIB")" && pwd)/$(basename "$LIB")"
 
 # --- tools --------------------------------------------------------------------------------
 need=()
@@ -74,6 +73,17 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 mkdir -p "$out"
+
+# The library's SONAME (libtokenward.so.<ABI>) is what a program linked against it records
+# and looks for at run time; cargo's output directory has only libtokenward.so. Link and run
+# through a directory holding both names, as an installed copy has them.
+LIBDIR="$out/lib"
+rm -rf "$LIBDIR" && mkdir -p "$LIBDIR" || die "cannot create $LIBDIR"
+ln -s "$LIB" "$LIBDIR/libtokenward.so" || die "cannot link $LIB into $LIBDIR"
+soname=$(readelf -d "$LIB" 2>/dev/null | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+if [ -n "$soname" ] && [ "$soname" != libtokenward.so ]; then
+  ln -s "$LIB" "$LIBDIR/$soname" || die "cannot link $LIB as $LIBDIR/$soname"
+fi
 
 # --- the mock for the steps driven from this script ---------------------------------------
 mock_pid=""
