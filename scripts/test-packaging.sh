@@ -86,6 +86,9 @@ header_only_in_checkout() {
     dir="$tmp/crate-$kind"
     cp -R "$unpacked" "$dir" || return 1
     echo "/* stale */" >> "$dir/include/tokenward.h"
+    # Copies share cargo's fingerprints (path packages hash without their path): a new
+    # build.rs mtime makes sure this copy's build script runs.
+    touch "$dir/build.rs"
     case $kind in
       git-dependency) mkdir "$dir/.git" && touch "$dir/.cargo-ok" ;;
       checkout) mkdir "$dir/.git" ;;
