@@ -78,6 +78,7 @@ mod oauth;
 mod secret;
 mod sync;
 
+#[cfg(feature = "ffi")]
 pub mod ffi;
 
 pub use client::events::{Event, EventKind};

@@ -109,6 +109,7 @@ impl Client {
             },
         );
         let limiter = config.rate_limit.map(RateLimiter::new);
+        #[cfg(feature = "ffi")]
         let static_header_lines = config
             .headers
             .iter()
@@ -116,6 +117,7 @@ impl Client {
             .collect();
         let shared = Registered::new(Shared {
             config,
+            #[cfg(feature = "ffi")]
             static_header_lines,
             limiter,
             transport,
@@ -155,6 +157,7 @@ impl Client {
     }
 
     /// The configured static headers as `"Name: value\r\n"` lines (no `Authorization`).
+    #[cfg(feature = "ffi")]
     pub(crate) fn static_header_lines(&self) -> &str {
         &self.shared.static_header_lines
     }

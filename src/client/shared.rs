@@ -25,6 +25,7 @@ pub(crate) struct Shared {
     pub(super) events: Events,
     pub(super) limiter: Option<RateLimiter>,
     /// The static headers as `"Name: value\r\n"` lines, formatted once for the C ABI.
+    #[cfg(feature = "ffi")]
     pub(super) static_header_lines: String,
     pub(super) failures: AtomicU64,
     pub(super) background_refreshes: AtomicU64,
