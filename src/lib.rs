@@ -49,7 +49,8 @@
 //!
 //! The source tree is layered; each layer imports only layers listed above it, so data flows
 //! one way: the client asks the cache, runs the fetches it decides on through the OAuth
-//! layer, which speaks HTTP. `unsafe` is allowed only in `sync`, `cache::clock` and `ffi`.
+//! layer, which speaks HTTP. `unsafe` is allowed only in `sync`, `cache::clock`,
+//! `store::file` (flock and the boot clock) and `ffi`.
 //!
 //! | module | what it holds |
 //! |---|---|
@@ -57,12 +58,14 @@
 //! | `sync/` | `std::sync` locks that can be held across `fork()`; the `pthread_atfork` hooks |
 //! | `http/` | one HTTP exchange over rustls (`transport`), trust roots and TLS files (`tls`), URL and header rules (`url`), backoff and `Retry-After` (`retry`), redirects (`location`) |
 //! | `oauth/` | tokens and token requests (`token`), client authentication (`credential`, `assertion`), the token endpoint (`endpoint`), its responses (`response`), OpenID discovery |
+//! | `store/` | the shared token stores a fleet of processes uses (`shared_cache`): Redis (feature `redis`) or a private directory (`file`), sealed entries named after the credential (`seal`), the redacted URL (`url`) |
 //! | `config/` | the schema: [`Config`] (paths and typed enums, no transport objects), [`ConfigBuilder`], the JSON and environment sources, secrets and keys read at build time, validation, typo hints |
 //! | `cache/` | per-request slots, single flight, refresh-ahead, serve-stale (`mod`, `slot`), the lock-free hit path (`hit`), the coarse clock |
-//! | `client/` | the [`Client`] façade, the fetch driver (`shared`), [`Client::send`] and its parts (request types, rate limit, `WWW-Authenticate`, GraphQL), events |
+//! | `client/` | the [`Client`] façade, the fetch driver (`shared`), the fleet protocol over a shared store (`fleet`), [`Client::send`] and its parts (request types, rate limit, `WWW-Authenticate`, GraphQL), events |
 //! | `ffi/` | the C ABI: handles, status codes, buffers, the panic boundary |
 
-// `unsafe` is confined to `ffi`, `sync` (the fork hooks) and `cache::clock`, which allow it
+// `unsafe` is confined to `ffi`, `sync` (the fork hooks), `cache::clock` and `store::file`
+// (flock, CLOCK_BOOTTIME), which allow it
 // explicitly; the other layers forbid it.
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -76,13 +79,14 @@ mod error;
 mod http;
 mod oauth;
 mod secret;
+mod store;
 mod sync;
 
 #[cfg(feature = "ffi")]
 pub mod ffi;
 
 pub use client::events::{Event, EventKind};
-pub use client::{Client, Request, Response, Stats};
+pub use client::{Client, Request, Response, SharedStats, Stats};
 pub use config::{AuthMethod, Config, ConfigBuilder, RateLimit, RefreshMode, RetryPolicy};
 pub use error::{Error, ErrorKind, Result};
 pub use oauth::token::{AccessToken, TokenRequest};

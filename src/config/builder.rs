@@ -42,6 +42,7 @@ pub struct ConfigBuilder {
     pub(super) graphql_auth_errors: bool,
     pub(super) rate_limit: Option<(u64, Duration)>,
     pub(super) max_response_bytes: Option<u64>,
+    pub(super) shared_cache: Option<String>,
     pub(super) problems: Vec<String>,
 }
 
@@ -198,6 +199,16 @@ impl ConfigBuilder {
     /// Largest API response body `send` reads (default 16 MiB).
     pub fn max_response_bytes(mut self, bytes: u64) -> Self {
         self.max_response_bytes = Some(bytes);
+        self
+    }
+
+    /// Share tokens with the other processes (and hosts) of a fleet: `redis://[[user]:password@]host[:port][/db]`,
+    /// `rediss://…` (TLS, verified like the token endpoint) or `file:///absolute/dir` (one
+    /// host), optionally with `?timeout_ms=N` (the store's connect and per-command timeout,
+    /// default 250). One token request per token lifetime for the whole fleet; the store
+    /// failing never fails a token call. Redis needs the cargo feature `redis`.
+    pub fn shared_cache(mut self, url: impl Into<String>) -> Self {
+        self.shared_cache = Some(url.into());
         self
     }
 

@@ -65,6 +65,7 @@ impl ConfigBuilder {
             self.api_base_urls.push(url);
         }
         self.tls.ca_file = get(&["CA_FILE"], self).map(PathBuf::from);
+        self.shared_cache = get(&["SHARED_CACHE"], self);
         if let Some(flag) = get(&["ALLOW_HTTP"], self) {
             match flag.to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => self.allow_http = true,

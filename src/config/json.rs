@@ -162,6 +162,7 @@ impl ConfigBuilder {
                 "allow_http" => self.allow_http = self.json_bool(k, &value),
                 "graphql_auth_errors" => self.graphql_auth_errors = self.json_bool(k, &value),
                 "max_response_bytes" => self.max_response_bytes = self.json_u64(k, &value),
+                "shared_cache" => self.shared_cache = self.json_string(k, &value),
                 unknown => {
                     let hint = suggest(unknown, KNOWN_KEYS)
                         .map(|s| format!(" (did you mean `{s}`?)"))

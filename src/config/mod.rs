@@ -33,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::http::{Origin, TlsFiles};
 use crate::oauth::TokenRequest;
 pub(crate) use crate::oauth::{Credential, TokenLocation};
+use crate::store::StoreUrl;
 
 /// Who performs the early refresh when a token enters its refresh window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +78,8 @@ pub struct Config {
     pub(crate) graphql_auth_errors: bool,
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) max_response_bytes: u64,
+    /// Where the processes of a fleet share tokens (`shared_cache`), if anywhere.
+    pub(crate) shared_cache: Option<StoreUrl>,
 }
 
 impl fmt::Debug for Config {
@@ -96,6 +99,7 @@ impl fmt::Debug for Config {
             .field("refresh_mode", &self.refresh_mode)
             .field("request_timeout", &self.request_timeout)
             .field("retry", &self.retry)
+            .field("shared_cache", &self.shared_cache)
             .finish_non_exhaustive()
     }
 }

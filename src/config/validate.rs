@@ -8,6 +8,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::http::{check_proxy, check_url, is_header_name, is_header_value, TlsMaterial};
+use crate::store::{self, StoreUrl};
 
 impl ConfigBuilder {
     /// Validate everything and produce the [`Config`]; one error lists every problem.
@@ -162,6 +163,21 @@ impl ConfigBuilder {
             Some(n) => n,
             None => 16 << 20,
         };
+        let shared_cache = match self.shared_cache.take() {
+            None => None,
+            Some(text) => {
+                match StoreUrl::parse(&text).and_then(|url| store::supported(&url).map(|()| url)) {
+                    Ok(url) => Some(url),
+                    Err(why) => {
+                        self.problem(format!(
+                            "`shared_cache` `{}` {why}",
+                            store::url::redact(&text)
+                        ));
+                        None
+                    }
+                }
+            }
+        };
         if !self.problems.is_empty() {
             return Err(Error::config(format!(
                 "configuration rejected: {}.",
@@ -194,6 +210,7 @@ impl ConfigBuilder {
             graphql_auth_errors: self.graphql_auth_errors,
             rate_limit,
             max_response_bytes,
+            shared_cache,
         })
     }
 

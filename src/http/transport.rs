@@ -103,6 +103,12 @@ impl Transport {
         slot.1.clone()
     }
 
+    /// The roots server certificates are verified against (a shared cache over TLS uses
+    /// the same).
+    pub(crate) fn trust_roots(&self) -> &RootCerts {
+        &self.settings.roots
+    }
+
     /// The agent lock, for the fork hooks (`crate::sync::fork`).
     pub(crate) fn fork_locks<'a>(&'a self, visit: &mut dyn FnMut(&'a dyn ForkLock)) {
         visit(&self.agent);

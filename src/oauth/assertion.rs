@@ -21,6 +21,9 @@ pub(crate) struct SigningKey {
     key: KeyPair,
     key_id: Option<String>,
     rng: SystemRandom,
+    /// SHA-256 of the private key: secret material only holders of the key can compute
+    /// (the shared token cache derives its keys from it).
+    digest: zeroize::Zeroizing<[u8; 32]>,
 }
 
 enum KeyPair {
@@ -52,6 +55,10 @@ impl SigningKey {
         key_id: Option<String>,
     ) -> std::result::Result<SigningKey, String> {
         let rng = SystemRandom::new();
+        let mut digest = zeroize::Zeroizing::new([0u8; 32]);
+        digest.copy_from_slice(
+            ring::digest::digest(&ring::digest::SHA256, key.secret_der()).as_ref(),
+        );
         let key =
             match key {
                 PrivateKeyDer::Pkcs8(der) => match RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()) {
@@ -77,7 +84,17 @@ impl SigningKey {
                         .into(),
                 ),
             };
-        Ok(SigningKey { key, key_id, rng })
+        Ok(SigningKey {
+            key,
+            key_id,
+            rng,
+            digest,
+        })
+    }
+
+    /// A digest of the private key, as secret as the key itself.
+    pub(crate) fn secret_digest(&self) -> &[u8] {
+        &self.digest[..]
     }
 
     /// A fresh assertion for `client_id` addressed to `audience` (the token endpoint URL),

@@ -26,6 +26,18 @@ pub(crate) struct SlotKey {
     resource: Option<String>,
 }
 
+impl SlotKey {
+    /// The sorted scopes, the audience and the resource: what names the slot in a store
+    /// other processes share.
+    pub(crate) fn parts(&self) -> (&[String], Option<&str>, Option<&str>) {
+        (
+            &self.scopes,
+            self.audience.as_deref(),
+            self.resource.as_deref(),
+        )
+    }
+}
+
 impl TokenRequest {
     /// A request with no scope, audience or resource.
     pub fn new() -> TokenRequest {
