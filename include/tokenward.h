@@ -186,6 +186,17 @@ typedef void (*tw_event_fn)(void *user_data, const struct tw_event *event);
  */
 #define TW_EVENT_INVALIDATED 6
 
+/**
+ * The shared cache (`shared_cache`) failed; tokens are fetched directly and the store is
+ * retried after a back-off (once per episode).
+ */
+#define TW_EVENT_SHARED_STORE_UNAVAILABLE 7
+
+/**
+ * The shared cache answers again.
+ */
+#define TW_EVENT_SHARED_STORE_RECOVERED 8
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

@@ -9,6 +9,7 @@
 
 pub(crate) mod clock;
 mod hit;
+mod refork;
 mod slot;
 #[cfg(test)]
 mod tests;
@@ -289,10 +290,10 @@ impl TokenCache {
         }
     }
 
-    /// Evict `token` wherever it is cached (all tokens when `None`); true if one was evicted.
-    /// A token that is no longer current is left alone, so many requests failing with the
-    /// same old token cause one refresh, not one each.
-    pub(crate) fn invalidate(&self, token: Option<&str>) -> Vec<AccessToken> {
+    /// Evict `token` wherever it is cached (all tokens when `None`), and return what was
+    /// evicted with the key of its slot. A token that is no longer current is left alone, so
+    /// many requests failing with the same old token cause one refresh, not one each.
+    pub(crate) fn invalidate(&self, token: Option<&str>) -> Vec<(SlotKey, AccessToken)> {
         let mut state = self.state.lock();
         let mut evicted = Vec::new();
         for slot in state.slots_mut() {
@@ -302,7 +303,7 @@ impl TokenCache {
                 (None, _) => false,
             };
             if matches {
-                evicted.extend(slot.evict());
+                evicted.extend(slot.evict().map(|t| (slot.key.clone(), t)));
             }
         }
         evicted

@@ -21,6 +21,11 @@ pub enum EventKind {
     RetryScheduled = 5,
     /// A token was evicted by `invalidate`.
     Invalidated = 6,
+    /// The shared cache (`shared_cache`) failed; tokens are fetched directly and the store is
+    /// retried after a back-off. Once per episode.
+    SharedStoreUnavailable = 7,
+    /// The shared cache answers again after [`EventKind::SharedStoreUnavailable`].
+    SharedStoreRecovered = 8,
 }
 
 impl EventKind {
@@ -33,6 +38,8 @@ impl EventKind {
             EventKind::ServedStale => "served_stale",
             EventKind::RetryScheduled => "retry_scheduled",
             EventKind::Invalidated => "invalidated",
+            EventKind::SharedStoreUnavailable => "shared_store_unavailable",
+            EventKind::SharedStoreRecovered => "shared_store_recovered",
         }
     }
 }

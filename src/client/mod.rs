@@ -7,12 +7,14 @@
 
 mod challenge;
 pub(crate) mod events;
+mod fleet;
 mod graphql;
 mod limiter;
 mod request;
 mod send;
 mod shared;
 
+pub use fleet::SharedStats;
 pub use request::{Request, Response};
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use self::events::{Event, Events};
+use self::fleet::Fleet;
 use self::limiter::RateLimiter;
 use self::send::{Sender, Tokens};
 use self::shared::{Shared, SharedRef};
@@ -59,20 +62,30 @@ pub struct Stats {
     pub invalidations: u64,
     /// How long the default token may still be handed out, if one is cached.
     pub remaining: Option<Duration>,
+    /// The shared cache's counters, when `shared_cache` is configured.
+    pub shared: Option<SharedStats>,
 }
 
 impl Stats {
-    /// The stats as a JSON object (the C ABI's `tw_client_stats` format).
+    /// The stats as a JSON object (the C ABI's `tw_client_stats` format). With a shared
+    /// cache it also has `shared_hits`, `shared_misses`, `shared_errors` and
+    /// `shared_lock_waits`.
     pub fn to_json(&self) -> String {
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "token_requests": self.token_requests,
             "cache_hits": self.cache_hits,
             "failures": self.failures,
             "background_refreshes": self.background_refreshes,
             "invalidations": self.invalidations,
             "remaining_ms": self.remaining.map(|d| d.as_millis() as u64),
-        })
-        .to_string()
+        });
+        if let (Some(shared), Some(object)) = (&self.shared, json.as_object_mut()) {
+            object.insert("shared_hits".into(), shared.hits.into());
+            object.insert("shared_misses".into(), shared.misses.into());
+            object.insert("shared_errors".into(), shared.errors.into());
+            object.insert("shared_lock_waits".into(), shared.lock_waits.into());
+        }
+        json.to_string()
     }
 }
 
@@ -109,6 +122,7 @@ impl Client {
             },
         );
         let limiter = config.rate_limit.map(RateLimiter::new);
+        let fleet = Fleet::new(&config, transport.trust_roots())?;
         #[cfg(feature = "ffi")]
         let static_header_lines = config
             .headers
@@ -127,6 +141,7 @@ impl Client {
             failures: AtomicU64::new(0),
             background_refreshes: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
+            fleet,
         });
         Ok(Client { shared })
     }
@@ -174,9 +189,13 @@ impl Client {
     pub fn set_client_secret(&self, secret: impl Into<String>) -> Result<()> {
         let secret = Secret::new(secret);
         let shared = &self.shared;
-        shared
-            .cache
-            .rotate(|| shared.endpoint.replace_secret(secret))
+        shared.cache.rotate(|| {
+            shared.endpoint.replace_secret(secret.clone())?;
+            if let Some(fleet) = &shared.fleet {
+                fleet.rekey(secret.expose());
+            }
+            Ok(())
+        })
     }
 
     /// Install (or with `None` remove) the event hook. The hook may run on a library thread,
@@ -222,6 +241,7 @@ impl Client {
             background_refreshes: self.shared.background_refreshes.load(Ordering::Relaxed),
             invalidations: self.shared.invalidations.load(Ordering::Relaxed),
             remaining,
+            shared: self.shared.fleet.as_ref().map(Fleet::stats),
         }
     }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::events::{EventKind, Events};
+use super::fleet::{Fleet, Source};
 use super::limiter::RateLimiter;
 use crate::cache::{Flight, Lookup, Ticket, TokenCache};
 use crate::config::{Config, RefreshMode};
@@ -30,6 +31,8 @@ pub(crate) struct Shared {
     pub(super) failures: AtomicU64,
     pub(super) background_refreshes: AtomicU64,
     pub(super) invalidations: AtomicU64,
+    /// The processes sharing tokens through `shared_cache`, when one is configured.
+    pub(super) fleet: Option<Fleet>,
 }
 
 /// What every clone of a client holds: the shared state, known to the fork hooks.
@@ -77,6 +80,7 @@ impl Shared {
                             shared: handle(),
                             flight: Some(ticket.detach()),
                             request,
+                            current: token.clone(),
                         };
                         // If no thread can be spawned the closure, and with it `refresh`, is
                         // dropped, which records a failure; the current token keeps serving.
@@ -85,41 +89,66 @@ impl Shared {
                             .spawn(move || refresh.run());
                         Ok(token)
                     }
-                    RefreshMode::Inline => Ok(self.fetch(ticket, &request, true).unwrap_or(token)),
+                    RefreshMode::Inline => {
+                        Ok(self.fetch(ticket, &request, Some(&token)).unwrap_or(token))
+                    }
                 }
             }
             Lookup::Fetch(ticket) => {
-                self.fetch(ticket, request.unwrap_or(&self.config.request), false)
+                self.fetch(ticket, request.unwrap_or(&self.config.request), None)
             }
-            Lookup::Wait(waiter) => self.cache.wait(waiter, now + self.config.request_timeout),
+            Lookup::Wait(waiter) => self.cache.wait(waiter, now + self.wait_bound()),
             Lookup::Failed(error) => Err(error),
         }
     }
 
+    /// How long a caller waits for another thread's fetch. With a shared cache that fetch
+    /// may first wait out a lock whose owner died (at most the request timeout) before
+    /// fetching itself.
+    fn wait_bound(&self) -> std::time::Duration {
+        match self.fleet {
+            Some(_) => self.config.request_timeout * 2,
+            None => self.config.request_timeout,
+        }
+    }
+
+    /// Fetch for `ticket` — through the shared cache when one is configured — and complete
+    /// it. `current` is the token an early refresh replaces.
     fn fetch(
         &self,
         ticket: Ticket<'_>,
         request: &TokenRequest,
-        early: bool,
+        current: Option<&AccessToken>,
     ) -> Result<AccessToken> {
-        let deadline = Instant::now() + self.config.request_timeout;
-        let fetched = self
-            .endpoint
-            .fetch(request, deadline, &|error, delay, attempt| {
-                self.events.emit(EventKind::RetryScheduled, || {
-                    format!(
-                        "Token request attempt {attempt} failed; retrying in {} ms. {error}",
-                        delay.as_millis()
-                    )
+        let early = current.is_some();
+        let fetch = |deadline: Instant| {
+            self.endpoint
+                .fetch(request, deadline, &|error, delay, attempt| {
+                    self.events.emit(EventKind::RetryScheduled, || {
+                        format!(
+                            "Token request attempt {attempt} failed; retrying in {} ms. {error}",
+                            delay.as_millis()
+                        )
+                    })
                 })
-            });
+        };
+        let (fetched, source) = match &self.fleet {
+            Some(fleet) => fleet.obtain(request.key(), current, &fetch, &self.events),
+            None => (
+                fetch(Instant::now() + self.config.request_timeout),
+                Source::IdentityProvider,
+            ),
+        };
         let outcome = ticket.complete(fetched, Instant::now());
         match &outcome {
             Ok(token) => self.events.emit(EventKind::TokenAcquired, || {
                 format!(
                     "Acquired token {} from {} (lifetime {} s{}).",
                     token.fingerprint(),
-                    self.endpoint.describe(),
+                    match (source, &self.fleet) {
+                        (Source::SharedCache, Some(fleet)) => fleet.describe(),
+                        _ => self.endpoint.describe().to_string(),
+                    },
                     token.lifetime().as_secs(),
                     request
                         .scope_param()
@@ -160,7 +189,10 @@ impl Shared {
 
     pub(crate) fn invalidate(&self, token: Option<&str>) -> bool {
         let evicted = self.cache.invalidate(token);
-        for token in &evicted {
+        for (slot, token) in &evicted {
+            if let Some(fleet) = &self.fleet {
+                fleet.invalidate(slot, token, &self.events);
+            }
             self.invalidations.fetch_add(1, Ordering::Relaxed);
             self.events.emit(EventKind::Invalidated, || {
                 format!(
@@ -181,13 +213,17 @@ struct BackgroundRefresh {
     /// `Some` until `run` takes it.
     flight: Option<Flight>,
     request: TokenRequest,
+    /// The token this refresh replaces.
+    current: AccessToken,
 }
 
 impl BackgroundRefresh {
     fn run(mut self) {
         if let Some(flight) = self.flight.take() {
             let ticket = self.shared.cache.resume(flight);
-            let _ = self.shared.fetch(ticket, &self.request, true);
+            let _ = self
+                .shared
+                .fetch(ticket, &self.request, Some(&self.current));
         }
     }
 }
@@ -209,9 +245,19 @@ impl ForkAware for Shared {
         if let Some(limiter) = &self.limiter {
             limiter.fork_locks(visit);
         }
+        if let Some(fleet) = &self.fleet {
+            fleet.fork_locks(visit);
+        }
     }
 
     fn forget_inherited_work(&self) {
+        // Siblings forked from one thread would otherwise draw the same "random" jitter.
+        crate::http::reseed_random();
         self.cache.forget_flights();
+        // Forked workers inherit the parent's refresh points: spread them out again.
+        self.cache.redraw_jitter();
+        if let Some(fleet) = &self.fleet {
+            fleet.forget_inherited_work();
+        }
     }
 }

@@ -26,6 +26,11 @@ pub const TW_EVENT_SERVED_STALE: tw_event_kind = 4;
 pub const TW_EVENT_RETRY_SCHEDULED: tw_event_kind = 5;
 /// A token was evicted by `tw_client_invalidate`.
 pub const TW_EVENT_INVALIDATED: tw_event_kind = 6;
+/// The shared cache (`shared_cache`) failed; tokens are fetched directly and the store is
+/// retried after a back-off (once per episode).
+pub const TW_EVENT_SHARED_STORE_UNAVAILABLE: tw_event_kind = 7;
+/// The shared cache answers again.
+pub const TW_EVENT_SHARED_STORE_RECOVERED: tw_event_kind = 8;
 
 /// An event delivered to a `tw_event_fn`. All pointers are owned by the library and valid
 /// only during the callback.
@@ -51,6 +56,8 @@ fn kind_name(kind: EventKind) -> &'static CStr {
         EventKind::ServedStale => c"served_stale",
         EventKind::RetryScheduled => c"retry_scheduled",
         EventKind::Invalidated => c"invalidated",
+        EventKind::SharedStoreUnavailable => c"shared_store_unavailable",
+        EventKind::SharedStoreRecovered => c"shared_store_recovered",
     }
 }
 

@@ -36,17 +36,28 @@ pub(crate) fn backoff(
     ceiling.mul_f64(random_unit())
 }
 
+thread_local! {
+    static STATE: Cell<u64> = Cell::new({
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0));
+        h.finish() | 1
+    });
+}
+
+/// In a forked child, on the forking thread: its generator is a copy of the parent's, so
+/// sibling workers would draw the same jitter. Mix in fresh entropy from the OS.
+pub(crate) fn reseed_random() {
+    use ring::rand::{SecureRandom, SystemRandom};
+    let mut fresh = [0u8; 8];
+    if SystemRandom::new().fill(&mut fresh).is_ok() {
+        let _ = STATE.try_with(|s| s.set((s.get() ^ u64::from_le_bytes(fresh)) | 1));
+    }
+}
+
 /// A uniformly distributed number in [0, 1), from a per-thread xorshift generator seeded
 /// by the standard library's random hasher keys. Only for jitter; never for secrets.
 pub(crate) fn random_unit() -> f64 {
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new({
-            use std::hash::{BuildHasher, Hasher};
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u64(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0));
-            h.finish() | 1
-        });
-    }
     STATE.with(|s| {
         let mut x = s.get();
         x ^= x << 13;

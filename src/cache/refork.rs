@@ -1,0 +1,39 @@
+//! After `fork()`: give every inherited token a refresh point of the child's own.
+//!
+//! A pre-fork server's workers inherit the parent's tokens with the parent's refresh points,
+//! jitter included, so without this they would all refresh at the same instant — the storm
+//! the jitter exists to prevent.
+
+#![forbid(unsafe_code)]
+
+use std::time::Duration;
+
+use super::TokenCache;
+use crate::http::random_unit;
+use crate::oauth::{AccessToken, Timing};
+
+impl TokenCache {
+    /// Re-draw the refresh jitter of every cached token (for the fork hooks, in the child).
+    pub(crate) fn redraw_jitter(&self) {
+        let refresh_before = self.policy.refresh_before;
+        for slot in self.state.lock().slots_mut() {
+            let Some(token) = &slot.token else { continue };
+            let timing = token.timing();
+            // `Timing::new` took the margin off the expiry and the jitter off the refresh
+            // window; undo the first to find when the token was issued.
+            let margin = Duration::from_secs(30).min(timing.lifetime / 10);
+            let issued = timing
+                .usable_until
+                .checked_add(margin)
+                .and_then(|expires_at| expires_at.checked_sub(timing.lifetime));
+            let Some(issued) = issued else { continue };
+            let redrawn = Timing::new(issued, timing.lifetime, refresh_before, random_unit());
+            let copy = AccessToken::new(
+                token.as_str().to_string(),
+                token.granted_scope().map(str::to_string),
+                redrawn,
+            );
+            slot.store(Some(copy));
+        }
+    }
+}
