@@ -1,6 +1,9 @@
 //! Shared helpers for the integration tests: clients wired to the in-process mock IdP.
 #![allow(dead_code)]
 
+pub mod fleet;
+pub mod redis;
+
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
