@@ -125,8 +125,9 @@ pub fn run(n: usize, job: &Value, timeout: Duration) -> Vec<Value> {
 
 /// A job: `mode` is `once` (every thread asks once), `invalidate` (every thread asks, stops at
 /// `FLEET-AT 1`, then invalidates that token and asks again), `run` (every thread asks every
-/// 2 ms for `duration_ms`, checking each token at the mock's API every `check_ms`) or `hold`
-/// (one thread asks, for a fetch that is killed mid-way).
+/// 2 ms for `duration_ms`, checking each token at the mock's API every `check_ms`), `hold`
+/// (one thread asks, for a fetch that is killed mid-way) or `hold_fork` (as `hold`, then at
+/// the next line forks a child that lives 20 s and prints `FLEET-CHILD <pid>`).
 pub fn job(mode: &str, config: &str, threads: usize) -> Value {
     json!({ "mode": mode, "config": config, "threads": threads })
 }
@@ -177,6 +178,21 @@ pub fn worker_main() {
         "hold" => {
             println!("FLEET-AT 1");
             result["tokens"] = json!([token(&client)]);
+        }
+        "hold_fork" => {
+            // A fetch under way on another thread, then a fork: the child shares this
+            // process's open files, its lock file included.
+            let fetching = client.clone();
+            std::thread::spawn(move || fetching.token().map(drop));
+            println!("FLEET-AT 1");
+            line.clear();
+            stdin.read_line(&mut line).expect("the second go line");
+            let child = super::process::fork_child(|| {
+                std::thread::sleep(Duration::from_secs(20));
+                true
+            });
+            println!("FLEET-CHILD {child}");
+            std::thread::sleep(Duration::from_secs(60));
         }
         "run" => {
             let api = job["api"].as_str().expect("api").to_string();
