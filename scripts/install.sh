@@ -16,7 +16,8 @@
 #                  install these prebuilt libraries instead of building (implies --no-build)
 #   CARGO_TARGET_DIR  honoured through cargo, as for any cargo build
 #
-# Builds the release library (`cargo build --release --lib`), then installs:
+# Builds the release library (`cargo build --release --lib --features redis`: with the Redis
+# backend of the shared token cache), then installs:
 #   include/tokenward.h
 #   <libdir>/libtokenward.so.<version>               the shared library (SONAME libtokenward.so.<ABI>)
 #   <libdir>/libtokenward.so.<ABI> -> libtokenward.so.<version>
@@ -70,8 +71,8 @@ if [ -n "$shared$static" ]; then
 else
   command -v cargo >/dev/null || die "cargo not found; install Rust (rustup) or set TOKENWARD_LIBRARY and TOKENWARD_STATIC_LIBRARY"
   if [ $build -eq 1 ]; then
-    echo "install.sh: cargo build --release --lib" >&2
-    (cd "$root" && cargo build --release --lib) || die "cargo build failed"
+    echo "install.sh: cargo build --release --lib --features redis" >&2
+    (cd "$root" && cargo build --release --lib --features redis) || die "cargo build failed"
   fi
   target=$(cd "$root" && cargo metadata --format-version 1 --no-deps \
              | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')

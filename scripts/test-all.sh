@@ -2,7 +2,9 @@
 # Runs every test of tokenward on this machine: Rust (format, lints, unit and integration
 # tests against the mock IdP), the generated C header's freshness, then the C, Python and
 # C# bindings against the same mock, then every installed form (scripts/test-packaging.sh).
-# Installs what the binding tests need when missing. Exits non-zero on the first failing suite.
+# Installs what the binding tests need when missing (redis-server from Debian for the shared
+# cache tests, which get a private instance on a free loopback port, without persistence,
+# as TOKENWARD_TEST_REDIS; it is stopped on exit). Exits non-zero on the first failing suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -20,11 +22,13 @@ done
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy --all-targets -- -D warnings"
+step "cargo clippy --all-targets -- -D warnings (without and with the redis feature)"
 cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --features redis -- -D warnings
 
+# The shared library the bindings load (and ship) has Redis support.
 step "release build of the library and the mock IdP (regenerates include/tokenward.h)"
-cargo build --release --lib --example mock_idp
+cargo build --release --lib --example mock_idp --features redis
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   if ! git diff --quiet -- include/tokenward.h; then
     git --no-pager diff --stat -- include/tokenward.h
@@ -34,8 +38,30 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   fi
 fi
 
-step "Rust tests"
-cargo test --workspace
+step "a private Redis for the shared-cache tests"
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y redis-server
+fi
+redis_dir=$(mktemp -d)
+redis_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+  --dir "$redis_dir" --daemonize no >"$redis_dir/log" 2>&1 &
+redis_pid=$!
+stop_redis() { kill "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null; rm -rf "$redis_dir"; }
+trap stop_redis EXIT
+for _ in $(seq 100); do
+  [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] && break
+  kill -0 "$redis_pid" 2>/dev/null || { cat "$redis_dir/log" >&2; echo "redis-server exited" >&2; exit 1; }
+  sleep 0.1
+done
+[ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] || { echo "redis-server did not answer" >&2; exit 1; }
+export TOKENWARD_TEST_REDIS="redis://127.0.0.1:$redis_port"
+echo "TOKENWARD_TEST_REDIS=$TOKENWARD_TEST_REDIS"
+
+step "Rust tests (with the redis feature)"
+cargo test --workspace --features redis
 
 export TOKENWARD_LIBRARY="$root/target/release/libtokenward.so"
 export TOKENWARD_STATIC_LIBRARY="$root/target/release/libtokenward.a"
