@@ -4,7 +4,7 @@
 #
 #   scripts/build-wheel.sh [--out DIR] [--sdist]      (default DIR: <target>/wheels)
 #
-#   1. `pip wheel ./bindings/python`: setup.py runs `cargo build --release --lib` and bundles
+#   1. `pip wheel ./bindings/python`: setup.py runs `cargo build --release --lib --features redis` and bundles
 #      libtokenward.so; the wheel is py3-none-linux_x86_64 (native code, no CPython
 #      extension: one wheel for every Python 3).
 #   2. `auditwheel repair`: checks that the library needs nothing beyond the manylinux

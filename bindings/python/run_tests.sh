@@ -39,8 +39,8 @@ if [ ! -f "$LIB" ] || [ ! -x "$MOCK" ]; then
   if [ -n "${TOKENWARD_LIBRARY:-}${TOKENWARD_MOCK:-}" ]; then
     die "TOKENWARD_LIBRARY / TOKENWARD_MOCK point at missing files: $LIB $MOCK"
   fi
-  say "building the library and the mock (cargo build --release --lib --example mock_idp)"
-  (cd "$root" && cargo build --release --lib --example mock_idp) || die "cargo build failed"
+  say "building the library and the mock (cargo build --release --lib --example mock_idp --features redis)"
+  (cd "$root" && cargo build --release --lib --example mock_idp --features redis) || die "cargo build failed"
 fi
 [ -f "$LIB" ] || die "missing $LIB"
 [ -x "$MOCK" ] || die "missing mock executable $MOCK"

@@ -1,7 +1,7 @@
 """Build hook: compile the native tokenward library with cargo and bundle it in the wheel.
 
 `pip wheel ./bindings/python` (or `pip install`) from a checkout of the tokenward
-repository runs `cargo build --release --lib` in the repository root, found by walking up
+repository runs `cargo build --release --lib --features redis` in the repository root, found by walking up
 from this file, and copies the shared library into the `tokenward` package. The wheel is
 tagged `py3-none-<platform>`: it carries native code but no CPython extension, so one wheel
 serves every Python 3 version. `auditwheel repair` turns the Linux tag into a manylinux one
@@ -118,8 +118,9 @@ def build_native_library():
     if crate is None:
         sys.exit(no_crate_message())
     require_cargo()
-    print(f"tokenward build: cargo build --release --lib (in {crate})", flush=True)
-    subprocess.run(["cargo", "build", "--release", "--lib"], cwd=crate, check=True)
+    # With the Redis backend of the shared token cache (`shared_cache = "redis://..."`).
+    print(f"tokenward build: cargo build --release --lib --features redis (in {crate})", flush=True)
+    subprocess.run(["cargo", "build", "--release", "--lib", "--features", "redis"], cwd=crate, check=True)
     built = os.path.join(cargo_target_directory(crate), "release", LIBRARY)
     if not os.path.isfile(built):
         sys.exit(f"tokenward build: cargo succeeded but {built} does not exist.")

@@ -57,6 +57,8 @@ _LEVELS: Dict[str, int] = {
     "refresh_failed": logging.WARNING,
     "served_stale": logging.WARNING,
     "fetch_failed": logging.ERROR,
+    "shared_store_unavailable": logging.WARNING,
+    "shared_store_recovered": logging.INFO,
 }
 
 _monotonic_ns = time.monotonic_ns
@@ -436,8 +438,9 @@ class Client:
     def stats(self) -> Dict[str, Any]:
         """Counters from the core: ``token_requests``, ``cache_hits``, ``failures``,
         ``background_refreshes``, ``invalidations``, ``remaining_ms`` (``None`` if no
-        token is cached). Hits answered by the binding's memo are not counted as
-        ``cache_hits``: they never reach the core."""
+        token is cached), and with ``shared_cache`` ``shared_hits``, ``shared_misses``,
+        ``shared_errors``, ``shared_lock_waits``. Hits answered by the binding's memo are
+        not counted as ``cache_hits``: they never reach the core."""
         handle, _ = self._enter()
         try:
             text = _native.read_string(lib.tw_client_stats, handle)
