@@ -40,8 +40,8 @@ if [ ! -f "$LIB" ] || [ ! -x "$MOCK" ]; then
   if [ -n "${TOKENWARD_LIBRARY:-}${TOKENWARD_MOCK:-}" ]; then
     die "TOKENWARD_LIBRARY/TOKENWARD_MOCK point at missing files: $LIB $MOCK"
   fi
-  say "building the library and the mock (cargo build --release --lib --example mock_idp)"
-  (cd "$root" && cargo build --release --lib --example mock_idp) || die "cargo build failed"
+  say "building the library and the mock (cargo build --release --lib --example mock_idp --features redis)"
+  (cd "$root" && cargo build --release --lib --example mock_idp --features redis) || die "cargo build failed"
 fi
 [ -f "$LIB" ] || die "missing $LIB"
 [ -x "$MOCK" ] || die "missing mock executable $MOCK"
@@ -67,10 +67,13 @@ net_http || die "System.Net.Http.dll for Mono is still missing"
 rm -rf "$out" && mkdir -p "$out" || die "cannot create $out"
 cp "$LIB" "$out/libtokenward.so" || die "cannot copy $LIB"
 MCS=(mcs -langversion:7 -warnaserror -debug -nologo -r:System.Net.Http.dll)
-say "mcs: Tokenward.dll, Tokenward.Tests.exe, Tokenward.Bench.exe"
+say "mcs: Tokenward.dll, Tokenward.Tests.exe, Tokenward.FleetWorker.exe, Tokenward.Bench.exe"
 "${MCS[@]}" -target:library -d:TRACE -doc:"$out/Tokenward.xml" -out:"$out/Tokenward.dll" "$here"/src/Tokenward/*.cs \
   || die "the library does not compile"
 "${MCS[@]}" -target:exe -r:"$out/Tokenward.dll" -out:"$out/Tokenward.Tests.exe" "$here"/tests/*.cs || die "the tests do not compile"
+# A process of a fleet for SharedCacheTests (two of them share one token).
+"${MCS[@]}" -target:exe -r:"$out/Tokenward.dll" -out:"$out/Tokenward.FleetWorker.exe" "$here"/tests/worker/*.cs \
+  || die "the fleet worker does not compile"
 "${MCS[@]}" -target:exe -optimize+ -r:"$out/Tokenward.dll" -out:"$out/Tokenward.Bench.exe" "$here"/bench/*.cs || die "the benchmark does not compile"
 
 # --- the mock -----------------------------------------------------------------------------
@@ -94,6 +97,7 @@ done
 echo "mock: $MOCK_URL (pid $mock_pid)"
 
 export TOKENWARD_MOCK_URL="$MOCK_URL"
+export TOKENWARD_FLEET_WORKER="$out/Tokenward.FleetWorker.exe"
 # Mono resolves DllImport("tokenward") next to the assembly; LD_LIBRARY_PATH is the fallback.
 export LD_LIBRARY_PATH="$out${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 

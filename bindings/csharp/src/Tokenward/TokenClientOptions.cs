@@ -113,6 +113,15 @@ namespace Tokenward
         /// <summary><c>max_response_bytes</c>: size cap of token responses.</summary>
         public long? MaxResponseBytes { get; set; }
 
+        /// <summary>
+        /// <c>shared_cache</c>: share tokens with the other processes (and hosts) of a fleet —
+        /// <c>redis://[[user]:password@]host[:port][/db]</c>, <c>rediss://…</c> (TLS) or
+        /// <c>file:///absolute/dir</c> (one host), optionally with <c>?timeout_ms=N</c>. One token
+        /// request per token lifetime for all of them; a failing store never fails a call. Not
+        /// shown by <see cref="ToString"/> (it may hold a password).
+        /// </summary>
+        public string SharedCache { get; set; }
+
         /// <summary>The endpoint and client id, never the secret.</summary>
         public override string ToString()
         {
@@ -198,6 +207,7 @@ namespace Tokenward
             Flag(json, "allow_http", AllowHttp);
             Flag(json, "graphql_auth_errors", GraphqlAuthErrors);
             Number(json, "max_response_bytes", MaxResponseBytes);
+            String(json, "shared_cache", SharedCache);
             json.EndObject();
             return json.ToString();
         }

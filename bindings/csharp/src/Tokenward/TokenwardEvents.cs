@@ -27,6 +27,12 @@ namespace Tokenward
 
         /// <summary>A token was evicted by <see cref="TokenClient.Invalidate"/>.</summary>
         Invalidated = 6,
+
+        /// <summary>The shared cache (<see cref="TokenClientOptions.SharedCache"/>) failed; tokens are fetched directly and the store is retried after a back-off (once per episode).</summary>
+        SharedStoreUnavailable = 7,
+
+        /// <summary>The shared cache answers again.</summary>
+        SharedStoreRecovered = 8,
     }
 
     /// <summary>

@@ -27,6 +27,18 @@ namespace Tokenward
         /// <summary>Milliseconds until the cached token expires; null when none is cached.</summary>
         public long? RemainingMs { get; private set; }
 
+        /// <summary>Tokens adopted from the shared cache instead of fetched; null without <see cref="TokenClientOptions.SharedCache"/>.</summary>
+        public long? SharedHits { get; private set; }
+
+        /// <summary>Fetches made because the shared cache had no usable token; null without a shared cache.</summary>
+        public long? SharedMisses { get; private set; }
+
+        /// <summary>Failed shared-cache operations; null without a shared cache.</summary>
+        public long? SharedErrors { get; private set; }
+
+        /// <summary>Times this process waited for another process's fetch; null without a shared cache.</summary>
+        public long? SharedLockWaits { get; private set; }
+
         /// <summary>The counters, for logs.</summary>
         public override string ToString()
         {
@@ -102,6 +114,10 @@ namespace Tokenward
                 case "background_refreshes": BackgroundRefreshes = value ?? 0; break;
                 case "invalidations": Invalidations = value ?? 0; break;
                 case "remaining_ms": RemainingMs = value; break;
+                case "shared_hits": SharedHits = value; break;
+                case "shared_misses": SharedMisses = value; break;
+                case "shared_errors": SharedErrors = value; break;
+                case "shared_lock_waits": SharedLockWaits = value; break;
             }
         }
 
