@@ -41,7 +41,13 @@
 //! - [`Client::token_for`] — other scope/audience/resource combinations, each in its own slot.
 //! - [`Client::set_client_secret`] — rotation clears every slot and remembered error at once.
 //! - [`Client::set_event_hook`] — redacted [`Event`]s for logs; [`Client::stats`] for metrics.
-//! - Fork safety — a client created before `fork()` keeps working in the child.
+//! - Fork safety — a client created before `fork()` keeps working in the child, and draws
+//!   refresh points of its own.
+//! - Fleets — with `shared_cache` (`redis://…`, `rediss://…` with the cargo feature `redis`,
+//!   or `file:///dir` on one host) the processes of a service share one token per lifetime:
+//!   misses and refresh points adopt the token another process fetched, one process fetches
+//!   while the others wait, invalidations are shared, and a failing store never fails a call.
+//!   Hits never touch the store. [`Stats::shared`] counts what it did.
 //!
 //! The C ABI (`include/tokenward.h`) exposes the same client to C, C++, .NET and Python.
 //!
