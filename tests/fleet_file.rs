@@ -367,6 +367,35 @@ fn a_rotated_secret_no_longer_finds_the_old_secrets_entries() {
 }
 
 #[test]
+fn a_refresh_point_adopts_the_newer_token_another_process_fetched() {
+    let mock = MockServer::start();
+    mock.configure(json!({ "ttl_secs": 2 }));
+    let dir = Dir::new("refresh");
+    // Inline: the call that reaches the refresh point runs the refresh before returning.
+    let config = config(&mock, &dir, json!({ "refresh_mode": "inline" }));
+    let (a, b) = (client(&config), client(&config));
+    let first = a.token().unwrap();
+    assert_eq!(b.token().unwrap().as_str(), first.as_str());
+
+    // Past both refresh points (at most 1 s into a 2 s lifetime), before either expires.
+    std::thread::sleep(Duration::from_millis(1100));
+    let second = a.token().unwrap();
+    assert_ne!(second.as_str(), first.as_str(), "A refreshed");
+    assert_eq!(
+        b.token().unwrap().as_str(),
+        second.as_str(),
+        "B adopted A's token"
+    );
+    assert_eq!(
+        mock.stats().token_requests,
+        2,
+        "one request per refresh for both"
+    );
+    let stats = b.stats();
+    assert_eq!((stats.token_requests, stats.shared.unwrap().hits), (0, 2));
+}
+
+#[test]
 fn stats_and_events_say_where_tokens_came_from() {
     let mock = MockServer::start();
     let dir = Dir::new("stats");
