@@ -2,7 +2,9 @@
 # C# binding tests (Mono: mcs + mono) against the mock identity provider.
 #
 #   bash bindings/csharp/run_tests.sh            build the library, the tests and the benchmark; run the tests
-#   bash bindings/csharp/run_tests.sh --bench    build, then run the GetToken() benchmark only
+#   bash bindings/csharp/run_tests.sh --bench [hit|window]
+#                                                build, then run the GetToken() benchmarks only: the
+#                                                memo hit path, the refresh-window scenario, or both
 #   bash bindings/csharp/run_tests.sh -- NAME    run only the tests whose name contains NAME
 #
 # Inputs (environment; defaults in brackets, built with cargo when missing):
@@ -22,11 +24,16 @@ root=$(cd "$here/../.." && pwd)
 out="$here/out"
 mode=test
 filter=()
+bench=all
 case "${1:-}" in
-  --bench) mode=bench ;;
+  --bench) mode=bench; bench=${2:-all} ;;
   --) filter=("${2:-}") ;;
   "") ;;
-  *) echo "usage: $0 [--bench | -- TEST_NAME_PART]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--bench [hit|window] | -- TEST_NAME_PART]" >&2; exit 2 ;;
+esac
+case "$bench" in
+  hit|window|all) ;;
+  *) echo "usage: $0 [--bench [hit|window] | -- TEST_NAME_PART]" >&2; exit 2 ;;
 esac
 
 LIB=${TOKENWARD_LIBRARY:-$root/target/release/libtokenward.so}
@@ -98,8 +105,8 @@ export TOKENWARD_MOCK_URL="$MOCK_URL"
 export LD_LIBRARY_PATH="$out${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 if [ "$mode" = bench ]; then
-  say "bench: mono --optimize=all Tokenward.Bench.exe"
-  timeout -k 5 120 mono --optimize=all "$out/Tokenward.Bench.exe" "$MOCK_URL"
+  say "bench: mono --optimize=all Tokenward.Bench.exe $bench"
+  timeout -k 5 180 mono --optimize=all "$out/Tokenward.Bench.exe" "$MOCK_URL" "$bench"
   exit $?
 fi
 
