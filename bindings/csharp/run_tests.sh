@@ -111,7 +111,7 @@ if [ "$mode" = bench ]; then
 fi
 
 say "tests: mono Tokenward.Tests.exe"
-timeout -k 5 110 mono --debug "$out/Tokenward.Tests.exe" "${filter[@]}" | tee "$out/tests.log"
+timeout -k 5 190 mono --debug "$out/Tokenward.Tests.exe" "${filter[@]}" | tee "$out/tests.log"
 rc=${PIPESTATUS[0]}
 tail -n1 "$out/tests.log" | grep -Eq '^[0-9]+ passed, [0-9]+ failed$' || { echo "0 passed, 1 failed (the runner did not finish: exit $rc)"; exit 1; }
 exit "$rc"

@@ -40,7 +40,7 @@ namespace Tokenward.Tests
             int limit;
             if (!int.TryParse(Environment.GetEnvironmentVariable("TW_TEST_TIMEOUT_SECS"), out limit))
             {
-                limit = 100;
+                limit = 180;
             }
             var watchdog = new Timer(
                 state =>

@@ -55,8 +55,8 @@ namespace Tokenward
         internal static extern void tw_client_free(IntPtr client);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
-        internal static extern int tw_client_token_cacheable(
-            TokenClientHandle client, byte[] buf, UIntPtr cap, out UIntPtr len, out ulong reusableNs);
+        internal static extern int tw_client_token_window(
+            TokenClientHandle client, byte[] buf, UIntPtr cap, out UIntPtr len, out ulong freshNs, out ulong usableNs);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int tw_client_headers(TokenClientHandle client, byte[] buf, UIntPtr cap, out UIntPtr len);
