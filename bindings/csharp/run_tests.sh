@@ -15,7 +15,8 @@
 # docs, so an undocumented public member fails the build); libtokenward.so is copied next to
 # Tokenward.dll, where Mono's DllImport("tokenward") finds it. One mock (127.0.0.1, free
 # port, 300 s lifetime) serves the run and is killed on exit; the test runner resets it
-# before each test. Mono, mcs and System.Net.Http are installed from Debian when missing.
+# before each test. Mono, mcs, System.Net.Http and gcc (the ABI-check tests build shim
+# libraries with it) are installed from Debian when missing.
 # Ends with the runner's "N passed, M failed" line; exits non-zero on any failure.
 set -uo pipefail
 
@@ -58,6 +59,7 @@ net_http() { [ -f /usr/lib/mono/4.5/System.Net.Http.dll ] || ls /usr/lib/mono/ga
 need=()
 command -v mcs >/dev/null || need+=(mono-mcs)
 command -v mono >/dev/null || need+=(mono-runtime)
+command -v gcc >/dev/null || need+=(gcc libc6-dev)   # the library tests build a shim libtokenward.so
 net_http || need+=(libmono-system-net-http4.0-cil)
 if [ ${#need[@]} -gt 0 ]; then
   # The rest of what the code uses (corlib, System, System.Core) comes with these.
@@ -101,6 +103,7 @@ done
 echo "mock: $MOCK_URL (pid $mock_pid)"
 
 export TOKENWARD_MOCK_URL="$MOCK_URL"
+export TOKENWARD_REPO="$root"   # the version test reads Cargo.toml and Tokenward.csproj
 # Mono resolves DllImport("tokenward") next to the assembly; LD_LIBRARY_PATH is the fallback.
 export LD_LIBRARY_PATH="$out${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
+using System.Reflection;
 using System.Text;
 using System.Threading;
 
@@ -45,12 +46,14 @@ namespace Tokenward
         /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
         /// <exception cref="TokenwardConfigException">The configuration was rejected; the message names the key.</exception>
         /// <exception cref="TokenwardInvalidArgumentException">A string has an unpaired surrogate.</exception>
+        /// <exception cref="TokenwardLibraryException">The native library is missing or of another ABI version.</exception>
         public TokenClient(TokenClientOptions options)
         {
             if (options == null)
             {
                 throw new ArgumentNullException(nameof(options));
             }
+            NativeMethods.EnsureCompatible();
             byte[] json = NativeMethods.Utf8(options.ToJson(), "the configuration");
             TokenClientHandle handle;
             int status = NativeMethods.tw_client_new(json, out handle);
@@ -78,8 +81,10 @@ namespace Tokenward
         /// <see cref="Environment.SetEnvironmentVariable(string, string)"/> after start-up are not
         /// visible to native code; on Mono and .NET Framework they are.</remarks>
         /// <exception cref="TokenwardConfigException">Missing or invalid variables; the message names them.</exception>
+        /// <exception cref="TokenwardLibraryException">The native library is missing or of another ABI version.</exception>
         public static TokenClient FromEnvironment(string prefix = null)
         {
+            NativeMethods.EnsureCompatible();
             TokenClientHandle handle;
             int status = NativeMethods.tw_client_from_env(NativeMethods.Utf8(prefix, "the prefix"), out handle);
             return new TokenClient(handle, status, "TokenClient { FromEnvironment = " + (prefix ?? "TOKENWARD_") + " }");
@@ -105,10 +110,30 @@ namespace Tokenward
             return handle;
         }
 
-        /// <summary>The native library's version, e.g. <c>"0.1.0"</c>.</summary>
+        /// <summary>The native library's version (<c>tw_version</c>), e.g. <c>"0.1.0"</c>.</summary>
+        /// <exception cref="TokenwardLibraryException">The native library is missing or of another ABI version.</exception>
         public static string NativeVersion
         {
-            get { return NativeMethods.FromUtf8(NativeMethods.tw_version()); }
+            get
+            {
+                NativeMethods.EnsureCompatible();
+                return NativeMethods.FromUtf8(NativeMethods.tw_version());
+            }
+        }
+
+        /// <summary>
+        /// This binding's version, e.g. <c>"0.1.0"</c>: the tokenward release it belongs to, equal
+        /// to <see cref="NativeVersion"/> when the assembly and the native library come from the
+        /// same release. Does not load the native library.
+        /// </summary>
+        public static string Version
+        {
+            get
+            {
+                var attribute = (AssemblyInformationalVersionAttribute)Attribute.GetCustomAttribute(
+                    typeof(TokenClient).Assembly, typeof(AssemblyInformationalVersionAttribute));
+                return attribute.InformationalVersion;
+            }
         }
 
         /// <summary>
