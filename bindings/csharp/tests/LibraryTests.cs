@@ -36,6 +36,18 @@ namespace Tokenward.Tests
         }
 
         [Test]
+        private static void AbiVersionMatchesTheHeaderAndTheLibrary()
+        {
+            string repo = Environment.GetEnvironmentVariable("TOKENWARD_REPO");
+            Assert.True(!string.IsNullOrEmpty(repo), "TOKENWARD_REPO names the repository (run_tests.sh sets it)");
+            Match header = Regex.Match(File.ReadAllText(Path.Combine(repo, "include", "tokenward.h")), "^#define TW_ABI_VERSION (\\d+)$", RegexOptions.Multiline);
+            Assert.True(header.Success, "include/tokenward.h defines TW_ABI_VERSION");
+            Assert.Equal(int.Parse(header.Groups[1].Value), NativeMethods.AbiVersion, "the binding's ABI version is the header's");
+            NativeMethods.EnsureCompatible();
+            Assert.Equal(NativeMethods.AbiVersion, NativeMethods.tw_abi_version(), "tw_abi_version() of the library under test");
+        }
+
+        [Test]
         private static void ALibraryOfAnotherAbiVersionIsRefused()
         {
             int other = NativeMethods.AbiVersion + 1;
