@@ -3,8 +3,8 @@ using System;
 namespace Tokenward
 {
     /// <summary>
-    /// The native status codes (<c>tw_status</c>, DESIGN.md §6). Values are fixed forever; new
-    /// ones are appended.
+    /// The native status codes (<c>tw_status</c> of include/tokenward.h). Values are fixed
+    /// forever; new ones are appended.
     /// </summary>
     public enum TokenwardStatus
     {
@@ -265,6 +265,36 @@ namespace Tokenward
         public TokenwardPanicException(string message)
             : base(TokenwardStatus.Panic, message)
         {
+        }
+    }
+
+    /// <summary>
+    /// The native library cannot be used: it was not found, or it was built for another C ABI
+    /// version than this Tokenward.dll (a mismatched pair of files). Thrown by the first use
+    /// of the library (creating a <see cref="TokenClient"/>, reading
+    /// <see cref="TokenClient.NativeVersion"/>), and by every use after that in the same
+    /// process. The message names both versions and the library's path.
+    /// </summary>
+    public sealed class TokenwardLibraryException : Exception
+    {
+        /// <summary>Creates the exception; <paramref name="inner"/> is the loader's own exception, if any.</summary>
+        public TokenwardLibraryException(string message, string libraryPath, int? actualAbiVersion, Exception inner)
+            : base(message, inner)
+        {
+            LibraryPath = libraryPath;
+            ActualAbiVersion = actualAbiVersion;
+        }
+
+        /// <summary>The path of the library that was loaded; null when none was, or where the path cannot be found out.</summary>
+        public string LibraryPath { get; }
+
+        /// <summary>The C ABI version the library reports; null when it could not be asked.</summary>
+        public int? ActualAbiVersion { get; }
+
+        /// <summary>The C ABI version this binding is written for.</summary>
+        public int ExpectedAbiVersion
+        {
+            get { return NativeMethods.AbiVersion; }
         }
     }
 }
