@@ -152,6 +152,12 @@ typedef void (*tw_event_fn)(void *user_data, const struct tw_event *event);
 #define TW_ERR_FORBIDDEN 31
 
 /**
+ * The request URL's origin is not one of the configured `api_base_urls`; nothing was sent
+ * and no header was handed out for it.
+ */
+#define TW_ERR_FOREIGN_ORIGIN 32
+
+/**
  * A Rust panic was caught at the boundary (a tokenward bug; please report it).
  */
 #define TW_ERR_PANIC 99

@@ -348,7 +348,7 @@ fn send_through_the_abi() {
                 &mut resp,
             )
         },
-        TW_ERR_INVALID_ARGUMENT
+        TW_ERR_FOREIGN_ORIGIN
     );
     assert!(resp.is_null());
     assert!(last_error().contains("api_base_urls"), "{}", last_error());
