@@ -18,6 +18,7 @@ use std::ffi::{c_char, CStr, CString};
 use crate::error::{Error, ErrorKind};
 
 mod client;
+pub(crate) mod handle;
 mod panic;
 mod response;
 
