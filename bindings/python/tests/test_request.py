@@ -1,4 +1,4 @@
-"""Client.request(): tw_client_send through the core's own transport, against the mock API."""
+"""Client.request(): tw_client_send_pairs through the core's own transport, against the mock API."""
 
 from __future__ import annotations
 
