@@ -53,7 +53,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | `error`, `secret` | the one [`Error`]; secrets that never print and are wiped on drop |
+//! | `error`, `secret`, `redact` | the one [`Error`]; secrets that never print and are wiped on drop; server text scrubbed and clipped before it is quoted |
 //! | `sync/` | `std::sync` locks that can be held across `fork()`; the `pthread_atfork` hooks |
 //! | `http/` | one HTTP exchange over rustls (`transport`), trust roots and TLS files (`tls`), URL and header rules (`url`), backoff and `Retry-After` (`retry`), redirects (`location`) |
 //! | `oauth/` | tokens and token requests (`token`), client authentication (`credential`, `assertion`), the token endpoint (`endpoint`), its responses (`response`), OpenID discovery |
@@ -75,6 +75,7 @@ mod config;
 mod error;
 mod http;
 mod oauth;
+mod redact;
 mod secret;
 mod sync;
 

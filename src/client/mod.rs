@@ -114,6 +114,14 @@ impl Client {
             .iter()
             .map(|(name, value)| format!("{name}: {value}\r\n"))
             .collect();
+        let warnings = config
+            .warnings
+            .iter()
+            .map(|message| Event {
+                kind: events::EventKind::Warning,
+                message: message.clone(),
+            })
+            .collect();
         let shared = Registered::new(Shared {
             config,
             static_header_lines,
@@ -121,7 +129,7 @@ impl Client {
             transport,
             endpoint,
             cache,
-            events: Events::default(),
+            events: Events::with_pending(warnings),
             failures: AtomicU64::new(0),
             background_refreshes: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
@@ -178,7 +186,9 @@ impl Client {
 
     /// Install (or with `None` remove) the event hook. The hook may run on a library thread,
     /// must return quickly, and must not call back into this client. When this returns, a
-    /// replaced hook is no longer running and will not be called again.
+    /// replaced hook is no longer running and will not be called again. The first hook
+    /// installed first receives, on this thread, the configuration's
+    /// [`EventKind::Warning`](crate::EventKind::Warning)s (each once per client).
     pub fn set_event_hook<F>(&self, hook: Option<F>)
     where
         F: Fn(&Event) + Send + Sync + 'static,
@@ -268,5 +278,9 @@ impl Tokens for Client {
 
     fn invalidate(&self, token: &str) {
         self.shared.invalidate(Some(token));
+    }
+
+    fn redactor(&self) -> crate::redact::Redactor {
+        self.shared.endpoint.redactor()
     }
 }

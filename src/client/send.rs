@@ -14,6 +14,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::http::location::resolve;
 use crate::http::{backoff, check_url, origin_of, parse_retry_after, Origin, Outgoing, Transport};
 use crate::oauth::AccessToken;
+use crate::redact::Redactor;
 
 /// Redirects followed per `send` at most.
 const MAX_REDIRECTS: u32 = 5;
@@ -24,6 +25,8 @@ pub(super) trait Tokens {
     fn token(&self) -> Result<AccessToken>;
     /// Evict `token` if it is still the cached one.
     fn invalidate(&self, token: &str);
+    /// A redactor that knows the client's credential, for quoting the API's answers.
+    fn redactor(&self) -> Redactor;
 }
 
 /// What `send` uses of a client, borrowed for one call.
@@ -59,14 +62,21 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
     let mut attempt = 1;
     let mut refreshed = false;
     let mut redirects = 0;
+    // Knows every token this call carries: the API's answers are quoted through it, and the
+    // messages that repeat a URL taken from a `Location` are scrubbed by it.
+    let mut redactor = sender.tokens.redactor();
     loop {
-        let target = origin_of(&url, "redirect target").map_err(|e| invalid(e.message().into()))?;
+        let target =
+            origin_of(&url, "redirect target").map_err(|e| invalid(redactor.scrub(e.message())))?;
         // The token goes only to allowed origins; a redirect elsewhere loses it.
         let token = if allowed(&target) {
             Some(sender.tokens.token()?)
         } else {
             None
         };
+        if let Some(token) = &token {
+            redactor.token(token.as_str());
+        }
         let mut headers: Vec<(&str, &str)> =
             Vec::with_capacity(2 + config.headers.len() + request.headers.len());
         if let Some(token) = &token {
@@ -79,15 +89,18 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
                 .iter()
                 .map(|(n, v)| (n.as_str(), v.as_str())),
         );
-        let outcome = sender.transport.execute(&Outgoing {
-            method: &method,
-            url: &url,
-            headers: &headers,
-            body: body.as_deref(),
-            deadline,
-            body_limit: config.max_response_bytes,
-            peer: "API",
-        });
+        let outcome = sender
+            .transport
+            .execute(&Outgoing {
+                method: &method,
+                url: &url,
+                headers: &headers,
+                body: body.as_deref(),
+                deadline,
+                body_limit: config.max_response_bytes,
+                peer: "API",
+            })
+            .map_err(|e| e.map_message(|m| redactor.scrub(m)));
         let reply = match outcome {
             Ok(reply) => reply,
             Err(e)
@@ -95,7 +108,7 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
                     && request.is_idempotent()
                     && attempt < config.retry.max_attempts =>
             {
-                let delay = backoff(&config.retry, attempt, None);
+                let delay = backoff(&config.retry, attempt, None).unwrap_or_default();
                 if Instant::now() + delay >= deadline {
                     return Err(e);
                 }
@@ -114,21 +127,26 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
                 refreshed = true;
                 continue;
             }
-            return Err(unauthorized(&reply, &url));
+            return Err(unauthorized(
+                &reply,
+                redactor.quote(&url).as_str(),
+                &redactor,
+            ));
         }
         if reply.status == 403 && token.is_some() {
-            return Err(forbidden(&reply, &url));
+            return Err(forbidden(&reply, redactor.quote(&url).as_str(), &redactor));
         }
         if matches!(reply.status, 429 | 502 | 503 | 504)
             && request.is_idempotent()
             && attempt < config.retry.max_attempts
         {
+            // No delay: the server asked for longer than max_delay; its answer is returned.
             let delay = backoff(
                 &config.retry,
                 attempt,
                 reply.header("retry-after").and_then(parse_retry_after),
             );
-            if Instant::now() + delay < deadline {
+            if let Some(delay) = delay.filter(|d| Instant::now() + *d < deadline) {
                 std::thread::sleep(delay);
                 attempt += 1;
                 continue;
@@ -148,11 +166,15 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
                 url = resolve(&url, location).ok_or_else(|| {
                     Error::new(
                         ErrorKind::BadResponse,
-                        format!("The API at {url} redirected to an invalid Location."),
+                        format!(
+                            "The API at {} redirected to an invalid Location (\"{}\").",
+                            redactor.quote(&url),
+                            redactor.quote(location)
+                        ),
                     )
                 })?;
                 check_url(&url, "the redirect target", config.allow_http)
-                    .map_err(|e| invalid(e.message().into()))?;
+                    .map_err(|e| invalid(redactor.scrub(e.message())))?;
                 // RFC 9110 §15.4: 303 always, and 301/302 after POST, continue as GET.
                 if reply.status == 303 || (matches!(reply.status, 301 | 302) && method == "POST") {
                     method = "GET".into();

@@ -1,5 +1,6 @@
 //! URL checks and encodings shared by config, the token endpoint and `send`.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use crate::error::{Error, Result};
@@ -24,17 +25,34 @@ impl std::fmt::Display for Origin {
     }
 }
 
+/// Messages show at most this many characters of a URL: one may come from a server (a
+/// redirect's `Location`) and be of any length.
+const SHOWN_URL_CHARS: usize = 300;
+
+/// `url` as messages show it: clipped to [`SHOWN_URL_CHARS`], the last one `…` when cut.
+pub(crate) fn shown(url: &str) -> Cow<'_, str> {
+    if url.char_indices().nth(SHOWN_URL_CHARS).is_none() {
+        return Cow::Borrowed(url);
+    }
+    let cut = url
+        .char_indices()
+        .nth(SHOWN_URL_CHARS - 1)
+        .map_or(url.len(), |(at, _)| at);
+    Cow::Owned(format!("{}…", &url[..cut]))
+}
+
 /// Parse an absolute http(s) URL into its origin; `what` names it in the error.
 pub(crate) fn origin_of(url: &str, what: &str) -> Result<Origin> {
+    let show = shown(url);
     let uri: ureq::http::Uri = url
         .parse()
-        .map_err(|_| Error::config(format!("{what} `{url}` is not a valid absolute URL")))?;
+        .map_err(|_| Error::config(format!("{what} `{show}` is not a valid absolute URL")))?;
     let scheme = uri.scheme_str().map(|s| s.to_ascii_lowercase());
     let scheme = match scheme.as_deref() {
         Some("https") | Some("http") => scheme.unwrap_or_default(),
         _ => {
             return Err(Error::config(format!(
-                "{what} `{url}` must start with https:// (or http:// for loopback with allow_http)"
+                "{what} `{show}` must start with https:// (or http:// for loopback with allow_http)"
             )))
         }
     };
@@ -43,7 +61,7 @@ pub(crate) fn origin_of(url: &str, what: &str) -> Result<Origin> {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_ascii_lowercase(),
-        _ => return Err(Error::config(format!("{what} `{url}` has no host"))),
+        _ => return Err(Error::config(format!("{what} `{show}` has no host"))),
     };
     if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
         return Err(Error::config(format!(
@@ -59,6 +77,7 @@ pub(crate) fn origin_of(url: &str, what: &str) -> Result<Origin> {
 /// Check that `url` may be used: https, or http to a loopback host when `allow_http`.
 pub(crate) fn check_url(url: &str, what: &str, allow_http: bool) -> Result<Origin> {
     let origin = origin_of(url, what)?;
+    let url = shown(url);
     if origin.scheme == "http" {
         if !origin.is_loopback() {
             return Err(Error::config(format!(
