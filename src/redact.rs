@@ -117,6 +117,27 @@ impl Redactor {
         self.add_signature(token);
     }
 
+    /// The values of the token members (`access_token`, `refresh_token`, `id_token`) of
+    /// a parsed body, at any depth: quoting any other part of that body must not show them.
+    pub(crate) fn members_of(&mut self, body: &serde_json::Value) {
+        use serde_json::Value;
+        match body {
+            Value::Object(members) => {
+                for (name, value) in members {
+                    let is_token = TOKEN_MEMBERS
+                        .iter()
+                        .any(|m| name.as_bytes().eq_ignore_ascii_case(m));
+                    match value {
+                        Value::String(token) if is_token => self.token(token),
+                        other => self.members_of(other),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| self.members_of(item)),
+            _ => {}
+        }
+    }
+
     fn add_signature(&mut self, jwt: &str) {
         let mut parts = jwt.split('.');
         if let (Some(_), Some(_), Some(signature), None) =
@@ -562,6 +583,14 @@ mod tests {
                 assert!(!quoted.as_str().contains("RT-2"), "{quoted}");
             }
         }
+        // Quoting one member of a body: the body's tokens are known by value.
+        let body = serde_json::json!({ "access_token": "AT-1", "x": [{ "id_token": "ID-3" }] });
+        let mut known = Redactor::new();
+        known.members_of(&body);
+        assert_eq!(
+            known.quote("type AT-1 / ID-3").as_str(),
+            "type [redacted] / [redacted]"
+        );
         // Names without a value, and lookalikes, are left alone.
         let q =
             r.quote(r#"{"error":"access_token","token_type":"bearer","access_token_hint":"x"}"#);

@@ -230,7 +230,7 @@ impl TokenEndpoint {
             body_limit: TOKEN_BODY_LIMIT,
             peer: "token endpoint",
         })?;
-        parse_token_response(reply, url, issued, &redactor, self.default_lifetime)
+        parse_token_response(reply, url, issued, redactor, self.default_lifetime)
     }
 
     fn token_url(&self, deadline: Instant) -> Result<&str> {

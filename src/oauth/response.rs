@@ -18,12 +18,13 @@ use crate::secret::Secret;
 
 /// Read the token endpoint's `reply` to a request sent at `issued`; `default_lifetime`
 /// applies when neither `expires_in` nor a JWT `exp` says how long the token lives.
-/// `redactor` knows what the request carried. The reply's body is zeroized when done.
+/// `redactor` knows what the request carried; it learns the tokens of the body too, before
+/// any part of the body is quoted. The reply's body is zeroized when done.
 pub(super) fn parse_token_response(
     reply: Reply,
     url: &str,
     issued: Instant,
-    redactor: &Redactor,
+    mut redactor: Redactor,
     default_lifetime: Duration,
 ) -> Result<Fetched> {
     let Reply {
@@ -34,17 +35,23 @@ pub(super) fn parse_token_response(
     let body = Zeroizing::new(body);
     // Some servers (IIS-hosted ones in particular) prefix JSON with a UTF-8 BOM.
     let json_text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&body);
-    let mut json = serde_json::from_slice::<Value>(json_text)
-        .ok()
-        .filter(Value::is_object);
+    let parsed = serde_json::from_slice::<Value>(json_text).ok();
+    if let Some(parsed) = &parsed {
+        redactor.members_of(parsed);
+    }
+    let mut json = parsed;
     let answer = Answer {
         status,
         headers: &headers,
         body: &body,
         url,
-        redactor,
+        redactor: &redactor,
     };
-    let result = answer.read(json.as_ref(), issued, default_lifetime);
+    let result = answer.read(
+        json.as_ref().filter(|j| j.is_object()),
+        issued,
+        default_lifetime,
+    );
     if let Some(json) = json.as_mut() {
         wipe(json);
     }
@@ -258,7 +265,7 @@ mod tests {
         status: u16,
         body: &str,
         headers: &[(&str, &str)],
-        redactor: &Redactor,
+        redactor: Redactor,
     ) -> Result<Fetched> {
         parse_token_response(
             reply(status, body, headers),
@@ -270,7 +277,7 @@ mod tests {
     }
 
     fn parse(status: u16, body: &str) -> Result<Fetched> {
-        parse_with(status, body, &[], &Redactor::new())
+        parse_with(status, body, &[], Redactor::new())
     }
 
     #[test]
@@ -392,7 +399,7 @@ mod tests {
     #[test]
     fn error_message_has_status_code_description_and_retry_after() {
         let body = r#"{"error":"slow_down","error_description":"Too many"}"#;
-        let e = parse_with(429, body, &[("retry-after", "7")], &Redactor::new())
+        let e = parse_with(429, body, &[("retry-after", "7")], Redactor::new())
             .err()
             .unwrap();
         assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
@@ -405,13 +412,16 @@ mod tests {
 
     #[test]
     fn echoed_secrets_are_scrubbed() {
-        let mut redactor = Redactor::new();
-        redactor.secret("id", "xY9#mK2$ secret", None);
+        let redactor = || {
+            let mut redactor = Redactor::new();
+            redactor.secret("id", "xY9#mK2$ secret", None);
+            redactor
+        };
         let body = "client_secret=xY9%23mK2%24%20secret rejected; raw xY9#mK2$ secret";
-        let e = parse_with(400, body, &[], &redactor).err().unwrap();
+        let e = parse_with(400, body, &[], redactor()).err().unwrap();
         assert!(!e.message().contains("xY9"), "{e}");
         let body = json!({ "error": "xY9#mK2$ secret", "error_description": "xY9#mK2$+secret" });
-        let e = parse_with(400, &body.to_string(), &[], &redactor)
+        let e = parse_with(400, &body.to_string(), &[], redactor())
             .err()
             .unwrap();
         assert!(!format!("{e:?}").contains("xY9"), "{e:?}");
@@ -427,6 +437,10 @@ mod tests {
         let body = json!({ "access_token": "AT", "token_type": { "refresh_token": "RT-9" } });
         let e = parse(200, &body.to_string()).err().unwrap();
         assert!(!e.message().contains("RT-9"), "{e}");
+        // The body's own token, echoed in another member.
+        let body = json!({ "access_token": "AT-secret-1", "token_type": "mac AT-secret-1" });
+        let e = parse(200, &body.to_string()).err().unwrap();
+        assert!(!e.message().contains("AT-secret-1"), "{e}");
     }
 
     #[test]
