@@ -204,7 +204,8 @@ impl Client {
     /// `errors[].extensions.code` is `UNAUTHENTICATED`) the token it carried is invalidated
     /// and the request re-sent once, body intact; a second 401 is [`crate::ErrorKind::Unauthorized`].
     /// 403 is [`crate::ErrorKind::Forbidden`] (never retried). Idempotent methods are retried
-    /// on connect errors, 429, 502, 503, 504. With `api_base_urls` set, other origins get an
+    /// on connect errors, 429, 502, 503, 504 (after the server's `Retry-After` when it asks
+    /// for at most `retry.max_delay`; an answer asking for longer is returned as it is). With `api_base_urls` set, other origins get an
     /// error before anything is sent, and redirects are followed (the token only to allowed
     /// origins); without it, redirects are returned as they are. Other statuses are returned
     /// as a [`Response`]. Blocks for at most the request timeout plus the token fetch.
