@@ -57,6 +57,7 @@ _LEVELS: Dict[str, int] = {
     "refresh_failed": logging.WARNING,
     "served_stale": logging.WARNING,
     "fetch_failed": logging.ERROR,
+    "warning": logging.WARNING,
 }
 
 _monotonic_ns = time.monotonic_ns
