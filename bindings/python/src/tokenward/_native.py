@@ -32,6 +32,7 @@ from ._errors import Error, error_class
 
 __all__ = [
     "ABI_VERSION",
+    "ClientHandle",
     "EVENT_FN",
     "NO_EVENT_FN",
     "check",
@@ -108,6 +109,9 @@ class _Event(Structure):
 EVENT_FN = CFUNCTYPE(None, c_void_p, POINTER(_Event))
 #: The NULL callback, which unregisters (ctypes does not accept None for a CFUNCTYPE argument).
 NO_EVENT_FN = EVENT_FN()
+
+#: A ``tw_client *`` as the package passes it around.
+ClientHandle = int
 
 _client_p = c_void_p
 _response_p = c_void_p
