@@ -3,6 +3,8 @@
 #
 #   bash bindings/python/run_tests.sh           run the tests and the build-hook check
 #   bash bindings/python/run_tests.sh --bench   run the hit-path benchmark only (bench.py)
+#   bash bindings/python/run_tests.sh --bench-refresh
+#                                               token() latency during refreshes (bench_refresh.py)
 #
 # Inputs (environment; defaults in brackets, built with cargo when missing):
 #   TOKENWARD_LIBRARY  libtokenward.so     [<repo>/target/release/libtokenward.so]
@@ -22,8 +24,9 @@ root=$(cd "$here/../.." && pwd)
 mode=test
 case "${1:-}" in
   --bench) mode=bench ;;
+  --bench-refresh) mode=bench-refresh ;;
   "") ;;
-  *) echo "usage: $0 [--bench]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--bench | --bench-refresh]" >&2; exit 2 ;;
 esac
 
 PYTHON=${PYTHON:-python3}
@@ -76,6 +79,12 @@ if [ "$mode" = bench ]; then
   exit $?
 fi
 
+if [ "$mode" = bench-refresh ]; then
+  say "benchmark: Client.token() latency, 8 threads, 4 s tokens, a 1.5 s token endpoint"
+  PYTHONPATH="$here/src" timeout 300 "$py" "$here/bench_refresh.py"
+  exit $?
+fi
+
 "$py" -c "import pytest, requests, httpx, setuptools, wheel" 2>/dev/null \
   || pip_install "pytest>=7" "requests>=2.20" "httpx>=0.23" "setuptools>=61" wheel
 
@@ -83,10 +92,10 @@ failed=0
 
 # --- the tests, against the source tree ---------------------------------------------------
 say "pytest (package from $here/src, library $LIB)"
-(cd "$here" && PYTHONPATH="$here/src" timeout -k 5 100 "$py" -m pytest -q -p no:cacheprovider tests)
+(cd "$here" && PYTHONPATH="$here/src" timeout -k 5 240 "$py" -m pytest -q -p no:cacheprovider tests)
 status=$?
 if [ $status -ne 0 ]; then
-  [ $status -eq 124 ] && echo "run_tests.sh: pytest did not finish within 100 s" >&2
+  [ $status -eq 124 ] && echo "run_tests.sh: pytest did not finish within 240 s" >&2
   failed=1
 fi
 

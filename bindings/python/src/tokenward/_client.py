@@ -115,16 +115,16 @@ class Client(MemoizedClient):
         """The ``Authorization`` header value, ``"Bearer <token>"``."""
         memo = self._memo
         if memo is not None and _monotonic_ns() < memo[1]:
-            return memo[2]
-        return self._load(True)[2]
+            return memo[3]
+        return self._load(True)[3]
 
     def headers(self) -> Dict[str, str]:
         """Every header to send: ``Authorization`` first, then the configured static ones
         (e.g. ``tenant-code``, ``api-version``). A new dict on each call."""
         memo = self._memo
         if memo is not None and _monotonic_ns() < memo[1]:
-            return memo[3].copy()
-        return self._load(True)[3].copy()
+            return memo[4].copy()
+        return self._load(True)[4].copy()
 
     def invalidate(self, token: Optional[str] = None) -> None:
         """Evict ``token`` if it is the cached one; ``None`` evicts unconditionally.

@@ -39,7 +39,7 @@ __all__ = [
     "lib",
     "library_path",
     "read_string",
-    "read_token_cacheable",
+    "read_token_window",
     "send",
 ]
 
@@ -139,9 +139,9 @@ _declare("tw_client_from_env", c_int32, [c_char_p, POINTER(_client_p)])
 _declare("tw_client_free", None, [_client_p])
 _declare("tw_client_token", c_int32, [_client_p, c_char_p, c_size_t, _size_p])
 _declare(
-    "tw_client_token_cacheable",
+    "tw_client_token_window",
     c_int32,
-    [_client_p, c_char_p, c_size_t, _size_p, POINTER(c_uint64)],
+    [_client_p, c_char_p, c_size_t, _size_p, POINTER(c_uint64), POINTER(c_uint64)],
 )
 _declare("tw_client_authorization", c_int32, [_client_p, c_char_p, c_size_t, _size_p])
 _declare("tw_client_headers", c_int32, [_client_p, c_char_p, c_size_t, _size_p])
@@ -221,20 +221,21 @@ def _read(fn: _Reader, *args: object) -> Optional[str]:
         return buf.raw[: needed.value - 1].decode("utf-8", "replace")
 
 
-def read_token_cacheable(handle: int) -> Tuple[str, int]:
-    """``tw_client_token_cacheable``: the token and for how many ns it may be reused."""
+def read_token_window(handle: ClientHandle) -> Tuple[str, int, int]:
+    """``tw_client_token_window``: the token, and for how many ns it stays fresh and usable."""
     capacity = _INITIAL_CAPACITY
     needed = c_size_t(0)
-    reusable = c_uint64(0)
-    fn = lib.tw_client_token_cacheable
+    fresh = c_uint64(0)
+    usable = c_uint64(0)
+    fn = lib.tw_client_token_window
     while True:
         buf = create_string_buffer(capacity)
-        status = fn(handle, buf, capacity, byref(needed), byref(reusable))
+        status = fn(handle, buf, capacity, byref(needed), byref(fresh), byref(usable))
         if status == TW_ERR_BUFFER_TOO_SMALL and needed.value > capacity:
             capacity = needed.value
             continue
         check(status)
-        return buf.raw[: max(needed.value - 1, 0)].decode("utf-8"), reusable.value
+        return buf.raw[: max(needed.value - 1, 0)].decode("utf-8"), fresh.value, usable.value
 
 
 def send(
