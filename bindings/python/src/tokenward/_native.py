@@ -43,6 +43,8 @@ __all__ = [
     "send",
 ]
 
+#: The C ABI version (``TW_ABI_VERSION`` of include/tokenward.h) these declarations are
+#: written for; the loaded library must report the same from ``tw_abi_version()``.
 ABI_VERSION = 1
 
 TW_OK = 0
@@ -93,8 +95,33 @@ def _load(path: str) -> ctypes.CDLL:
         ) from exc
 
 
+def _check_abi(library: ctypes.CDLL, path: str) -> None:
+    """Refuse a library of another C ABI version before any other symbol is looked up,
+    so a mismatch is reported as such rather than as a missing symbol or a crash."""
+    try:
+        abi_version = library.tw_abi_version
+    except AttributeError:
+        raise ImportError(
+            f"tokenward: the native library {path} does not export tw_abi_version, so it "
+            f"predates C ABI version checks; this package is written for C ABI version "
+            f"{ABI_VERSION}. Rebuild the library from the same tokenward release as this "
+            f"package (cargo build --release --lib), or point {_ENV_VAR} at one that matches."
+        ) from None
+    abi_version.restype = c_int32
+    abi_version.argtypes = []
+    found = abi_version()
+    if found != ABI_VERSION:
+        raise ImportError(
+            f"tokenward: the native library {path} has C ABI version {found}, but this "
+            f"package is written for C ABI version {ABI_VERSION}. Rebuild the library from "
+            f"the same tokenward release as this package (cargo build --release --lib), or "
+            f"point {_ENV_VAR} at one that matches."
+        )
+
+
 library_path: str = _locate()
 lib: ctypes.CDLL = _load(library_path)
+_check_abi(lib, library_path)
 
 
 class _Event(Structure):
@@ -132,6 +159,7 @@ def _declare(name: str, restype: object, argtypes: list) -> None:
 
 
 _declare("tw_version", c_char_p, [])
+_declare("tw_abi_version", c_int32, [])
 _declare("tw_status_name", c_char_p, [c_int32])
 _declare("tw_last_error", c_char_p, [])
 _declare("tw_client_new", c_int32, [c_char_p, POINTER(_client_p)])
