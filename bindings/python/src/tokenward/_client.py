@@ -17,7 +17,6 @@ from ._encoding import Body, body_bytes, c_string, describe_url, encode, format_
 from ._errors import Error, InvalidArgumentError
 from ._events import EventCallback
 from ._memo import MemoizedClient, monotonic_ns
-from ._native import check, lib
 from ._response import Response
 
 __all__ = ["Body", "Client", "EventCallback"]
@@ -134,7 +133,7 @@ class Client(MemoizedClient):
         """
         handle = self._enter()
         try:
-            check(lib.tw_client_invalidate(handle, None if token is None else encode(token)))
+            _native.invalidate(handle, None if token is None else encode(token))
         finally:
             self._drop_memo()
             self._exit()
@@ -144,7 +143,7 @@ class Client(MemoizedClient):
         so the next call fetches with the new secret."""
         handle = self._enter()
         try:
-            check(lib.tw_client_set_client_secret(handle, encode(secret)))
+            _native.set_client_secret(handle, encode(secret))
         finally:
             self._drop_memo()
             self._exit()
@@ -156,7 +155,7 @@ class Client(MemoizedClient):
         ``cache_hits``: they never reach the core."""
         handle = self._enter()
         try:
-            text = _native.read_string(lib.tw_client_stats, handle)
+            text = _native.client_stats(handle)
         finally:
             self._exit()
         try:

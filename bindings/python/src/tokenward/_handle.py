@@ -19,7 +19,7 @@ from typing import Optional
 from . import _fork
 from ._errors import ClosedError, InvalidArgumentError
 from ._events import EventCallback, EventSink, delivering
-from ._native import NO_EVENT_FN, ClientHandle, check, lib
+from ._native import ClientHandle, check, free_client, set_event_callback
 
 __all__ = ["NativeClient"]
 
@@ -27,8 +27,8 @@ __all__ = ["NativeClient"]
 def _free(handle: ClientHandle, sink: EventSink) -> None:
     # Unregister first: when it returns, no callback is running or will run, so the ctypes
     # function object (kept alive by `sink` until here) may then go.
-    lib.tw_client_set_event_callback(handle, NO_EVENT_FN, None)
-    lib.tw_client_free(handle)
+    set_event_callback(handle, None)
+    free_client(handle)
 
 
 class NativeClient:
@@ -49,7 +49,7 @@ class NativeClient:
     def _adopt(self, handle: ClientHandle, on_event: Optional[EventCallback]) -> None:
         """Take ownership of a new handle (freed here if this raises)."""
         if on_event is not None and not callable(on_event):
-            lib.tw_client_free(handle)
+            free_client(handle)
             raise TypeError("tokenward: on_event must be a callable (kind_name, message).")
         self._lock = threading.Lock()
         self._active = 0
@@ -57,7 +57,7 @@ class NativeClient:
         self._handle = handle
         self._closed = False
         try:
-            check(lib.tw_client_set_event_callback(handle, self._sink.function, None))
+            check(set_event_callback(handle, self._sink.function))
         except BaseException:
             self._closed = True
             self._handle = None
@@ -149,7 +149,7 @@ class NativeClient:
             self._active += 1
             handle = self._handle
         # ctypes drops the GIL here, so a callback running on the refresh thread can finish.
-        lib.tw_client_set_event_callback(handle, NO_EVENT_FN, None)
+        set_event_callback(handle, None)
         return True
 
     def _resume_events(self, in_child: bool) -> None:
@@ -161,7 +161,7 @@ class NativeClient:
         with self._lock:
             handle = self._handle
         if handle is not None and not self._closed:
-            lib.tw_client_set_event_callback(handle, self._sink.function, None)
+            set_event_callback(handle, self._sink.function)
         self._exit()
 
     def _reset_in_child(self) -> None:

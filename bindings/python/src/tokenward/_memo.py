@@ -31,7 +31,7 @@ from typing import Dict, Optional, Tuple
 from . import _native
 from ._encoding import parse_headers
 from ._handle import NativeClient
-from ._native import ClientHandle, lib
+from ._native import ClientHandle
 
 __all__ = ["Memo", "MemoizedClient", "monotonic_ns"]
 
@@ -148,7 +148,7 @@ def _read(handle: ClientHandle, with_headers: bool) -> Memo:
         token, fresh_ns, usable_ns = _native.read_token_window(handle)
         if usable_ns == 0 and not with_headers:
             return (token, 0, 0, "", {}, started)
-        headers = parse_headers(_native.read_string(lib.tw_client_headers, handle))
+        headers = parse_headers(_native.client_headers(handle))
         authorization = next(iter(headers.values()), "")
         if authorization.rpartition(" ")[2] == token:
             break
