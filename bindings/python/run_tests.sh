@@ -11,9 +11,10 @@
 #   TOKENWARD_MOCK     mock_idp executable [<repo>/target/release/examples/mock_idp]
 #   PYTHON             interpreter for the venv [python3]
 #
-# A virtual environment in bindings/python/.venv (git-ignored) gets pytest, requests and
-# httpx (and, for --bench, msal and authlib). The tests import the package from src/ with
-# TOKENWARD_LIBRARY, so nothing is built for them. A last step proves the build hook: it
+# A virtual environment in bindings/python/.venv (git-ignored) gets pytest, requests,
+# httpx and mypy (and, for --bench, msal and authlib). mypy --strict checks the package
+# first. The tests import the package from src/ with TOKENWARD_LIBRARY, so nothing is
+# built for them. A last step proves the build hook: it
 # builds a wheel with `pip wheel` (bundling TOKENWARD_LIBRARY), installs it into a
 # temporary directory and imports it from there with TOKENWARD_LIBRARY unset.
 # Everything runs under `timeout`; exits non-zero on any failure.
@@ -85,10 +86,17 @@ if [ "$mode" = bench-refresh ]; then
   exit $?
 fi
 
-"$py" -c "import pytest, requests, httpx, setuptools, wheel" 2>/dev/null \
-  || pip_install "pytest>=7" "requests>=2.20" "httpx>=0.23" "setuptools>=61" wheel
+"$py" -c "import pytest, requests, httpx, setuptools, wheel, mypy" 2>/dev/null \
+  || pip_install "pytest>=7" "requests>=2.20" "httpx>=0.23" "setuptools>=61" wheel "mypy>=1.0"
 
 failed=0
+
+# --- static types: mypy --strict over the package ([tool.mypy] in pyproject.toml) ----------
+say "mypy --strict (src/tokenward)"
+if ! (cd "$here" && timeout -k 5 300 "$py" -m mypy --strict --no-incremental); then
+  echo "run_tests.sh: mypy found type errors" >&2
+  failed=1
+fi
 
 # --- the tests, against the source tree ---------------------------------------------------
 say "pytest (package from $here/src, library $LIB)"
@@ -108,7 +116,7 @@ hook_ok=0
 # setuptools and wheel are in the venv, so this needs no download.
 mkdir -p "$tmp/source"
 tar -C "$here" --exclude=./.venv --exclude=./build --exclude='*.egg-info' --exclude=__pycache__ \
-  --exclude=.pytest_cache -cf - . | tar -C "$tmp/source" -xf -
+  --exclude=.pytest_cache --exclude=.mypy_cache -cf - . | tar -C "$tmp/source" -xf -
 if timeout -k 5 120 "$py" -m pip wheel -q --no-deps --no-build-isolation -w "$tmp/wheels" "$tmp/source" \
     >"$tmp/wheel.log" 2>&1 \
   && wheel_file=$(ls "$tmp"/wheels/tokenward-*.whl 2>/dev/null | head -n 1) && [ -n "$wheel_file" ] \

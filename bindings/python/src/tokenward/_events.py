@@ -13,7 +13,7 @@ import threading
 from typing import Callable, Dict, Optional
 
 from . import _native
-from ._native import EVENT_FN
+from ._native import EVENT_FN, EventPointer
 
 __all__ = ["EventCallback", "EventSink", "delivering", "logger"]
 
@@ -56,7 +56,7 @@ class EventSink:
         self.on_event = on_event
         self.function = EVENT_FN(self._deliver)
 
-    def _deliver(self, _user_data: object, event: object) -> None:
+    def _deliver(self, _user_data: Optional[int], event: EventPointer) -> None:
         # Runs inside a native call, often on the library's refresh thread: nothing may
         # propagate out of here.
         try:

@@ -159,6 +159,8 @@ class tw_response(Structure):  # noqa: N801
 # (or an int, or a c_void_p) where a client belongs, instead of the core reading one
 # object as another.
 if TYPE_CHECKING:
+    from _ctypes import CFuncPtr
+
     ClientHandle = ctypes._Pointer[tw_client]
     ResponseHandle = ctypes._Pointer[tw_response]
     EventPointer = ctypes._Pointer[_Event]
@@ -317,7 +319,7 @@ def set_client_secret(handle: ClientHandle, secret: bytes) -> None:
     check(lib.tw_client_set_client_secret(handle, secret))
 
 
-def set_event_callback(handle: ClientHandle, function: Optional[ctypes._CFuncPtr]) -> int:
+def set_event_callback(handle: ClientHandle, function: Optional[CFuncPtr]) -> int:
     """``tw_client_set_event_callback``, returning its status (for :func:`check`; the
     free and fork paths, which must not raise, ignore it). ``None`` unregisters; when that
     returns, no callback is running or will run."""

@@ -39,6 +39,8 @@ def _sent_token(request: _requests.PreparedRequest) -> Optional[str]:
     value = request.headers.get("Authorization")
     if not value:
         return None
+    if isinstance(value, bytes):  # a caller may set header values as bytes
+        value = value.decode("latin-1")
     scheme, _, token = value.partition(" ")
     return token if scheme.lower() == "bearer" and token else None
 
@@ -86,9 +88,10 @@ class BearerAuth(AuthBase):
         body = request.body
         if body is not None and not isinstance(body, (bytes, str)):
             position = getattr(request, _BODY_POSITION, None)
-            if position is None:
+            seek = getattr(body, "seek", None)
+            if position is None or seek is None:
                 return response
-            body.seek(position)
+            seek(position)
 
         self.client.invalidate(token)
 
@@ -97,8 +100,9 @@ class BearerAuth(AuthBase):
         response.content  # noqa: B018 - reading it releases the connection
         response.close()
         retry = request.copy()
-        extract_cookies_to_jar(retry._cookies, request, response.raw)
-        retry.prepare_cookies(retry._cookies)
+        if retry._cookies is not None:
+            extract_cookies_to_jar(retry._cookies, request, response.raw)
+            retry.prepare_cookies(retry._cookies)
         retry.headers["Authorization"] = self.client.authorization()
         setattr(retry, _RETRIED, True)
 
