@@ -73,13 +73,17 @@ class MemoizedClient(NativeClient):
         """The answer once the memo's quiet time is over: from the memo while it is usable,
         unless this thread is the one to ask the core; else from the core."""
         memo = self._memo
-        if memo is not None and monotonic_ns() < memo[2]:
-            if not self._refreshing.acquire(False):
+        if memo is not None:
+            now = monotonic_ns()
+            if now < memo[1]:  # another thread stored a new memo meanwhile
                 return memo
-            try:
-                return self._ask(with_headers)
-            finally:
-                self._refreshing.release()
+            if now < memo[2]:
+                if not self._refreshing.acquire(False):
+                    return memo
+                try:
+                    return self._ask(with_headers)
+                finally:
+                    self._refreshing.release()
         return self._ask(with_headers)
 
     def _ask(self, with_headers: bool) -> Memo:
