@@ -139,7 +139,9 @@ lib: ctypes.CDLL = _load(library_path)
 _check_abi(lib, library_path)
 
 
-class _Event(Structure):
+class tw_event(Structure):  # noqa: N801
+    """``struct tw_event``, as a callback receives it (pointers valid only during it)."""
+
     _fields_ = [
         ("kind", c_int32),
         ("kind_name", c_char_p),
@@ -163,11 +165,11 @@ if TYPE_CHECKING:
 
     ClientHandle = ctypes._Pointer[tw_client]
     ResponseHandle = ctypes._Pointer[tw_response]
-    EventPointer = ctypes._Pointer[_Event]
+    EventPointer = ctypes._Pointer[tw_event]
 else:
     ClientHandle = POINTER(tw_client)
     ResponseHandle = POINTER(tw_response)
-    EventPointer = POINTER(_Event)
+    EventPointer = POINTER(tw_event)
 
 #: ``void (*tw_event_fn)(void *user_data, const tw_event *event)``.
 EVENT_FN = CFUNCTYPE(None, c_void_p, EventPointer)
@@ -224,6 +226,7 @@ def _declare(name: str, restype: Any, argtypes: List[Any]) -> None:
 
 for _name, (_restype, _argtypes) in DECLARATIONS.items():
     _declare(_name, _restype, _argtypes)
+del _name, _restype, _argtypes
 
 
 def version() -> str:
