@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of tokenward on this machine: Rust (format, lints, unit and integration
 # tests against the mock IdP), the generated C header's freshness, then the C, Python and
-# C# bindings against the same mock. Installs what the binding tests need when missing.
-# Exits non-zero on the first failing suite.
+# C# bindings against the same mock, then every installed form (scripts/test-packaging.sh).
+# Installs what the binding tests need when missing. Exits non-zero on the first failing suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -51,4 +51,7 @@ bash bindings/python/run_tests.sh
 step "C# tests (bindings/csharp)"
 bash bindings/csharp/run_tests.sh
 
-printf '\nAll suites passed: Rust, C, Python, C#.\n'
+step "packaging: crate, C/C++ install (pkg-config, CMake), Python wheel and sdist, versions"
+bash scripts/test-packaging.sh
+
+printf '\nAll suites passed: Rust, C, Python, C#, packaging.\n'

@@ -1,4 +1,6 @@
-//! The one public error type and its stable kinds (DESIGN.md §6).
+//! The one public error type and its stable kinds.
+
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::sync::Arc;
@@ -41,6 +43,9 @@ pub enum ErrorKind {
     Forbidden,
     /// A Rust panic was caught at the FFI boundary.
     Panic,
+    /// A request URL's origin is not one of the configured `api_base_urls`: nothing of the
+    /// client's (token, static headers) goes there.
+    ForeignOrigin,
 }
 
 impl ErrorKind {
@@ -71,6 +76,7 @@ impl ErrorKind {
             ErrorKind::Unauthorized => "unauthorized",
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::Panic => "panic",
+            ErrorKind::ForeignOrigin => "foreign_origin",
         }
     }
 }
@@ -86,7 +92,11 @@ impl fmt::Display for ErrorKind {
 /// Cheap to clone (one `Arc`), so every caller waiting on one token fetch gets the same
 /// error. Messages are complete sentences naming the endpoint, the HTTP status and the
 /// OAuth `error` / `error_description` when present, and what to check. They never contain
-/// a secret, an assertion or a full token.
+/// a secret, an assertion or a full token. Transport failures keep the underlying error as
+/// [`std::error::Error::source`].
+///
+/// Match on [`Error::kind`], not on the message; the fields are private, so details can be
+/// added without breaking callers.
 #[derive(Clone)]
 pub struct Error {
     inner: Arc<Inner>,
@@ -100,6 +110,7 @@ struct Inner {
     oauth_error_description: Option<String>,
     retry_after: Option<Duration>,
     scope: Option<String>,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl Error {
@@ -113,6 +124,7 @@ impl Error {
                 oauth_error_description: None,
                 retry_after: None,
                 scope: None,
+                source: None,
             }),
         }
     }
@@ -148,6 +160,15 @@ impl Error {
 
     pub(crate) fn with_scope(mut self, scope: Option<String>) -> Error {
         self.inner_mut().scope = scope;
+        self
+    }
+
+    /// Keep `source` as the cause ([`std::error::Error::source`]).
+    pub(crate) fn with_source(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        self.inner_mut().source = Some(Box::new(source));
         self
     }
 
@@ -216,7 +237,12 @@ impl fmt::Debug for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        let source = self.inner.source.as_deref()?;
+        Some(source)
+    }
+}
 
 /// `Result` with tokenward's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -278,5 +304,15 @@ mod tests {
         assert_eq!(c.retry_after(), Some(Duration::from_secs(2)));
         assert!(c.is_transient());
         assert_eq!(c.to_string(), "slow down");
+        assert!(std::error::Error::source(&c).is_none());
+    }
+
+    #[test]
+    fn the_cause_is_kept_as_source() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let e = Error::new(ErrorKind::Network, "The token endpoint failed.").with_source(io);
+        let source = std::error::Error::source(&e).expect("a source");
+        assert_eq!(source.to_string(), "reset by peer");
+        assert_eq!(e.clone().to_string(), "The token endpoint failed.");
     }
 }

@@ -21,12 +21,16 @@
 //!   [`Config::from_env`]; validated once, every problem named by its key. `https` is
 //!   required except for loopback hosts with `allow_http`.
 //! - [`Client`] — [`Client::token`], [`Client::authorization`], [`Client::headers`]. The
-//!   first call fetches; later calls are cache hits (one lock, one compare, one `Arc` clone).
+//!   first call fetches; later calls are cache hits. A hit takes no shared lock: the calling
+//!   thread keeps a private copy of the current token and checks it against the cache's
+//!   published serial and a coarse monotonic clock.
 //! - Refresh-ahead — from `refresh_at` (default 300 s before expiry, at most half the
-//!   lifetime, minus jitter) one refresh runs in the background while callers keep the
-//!   current token; no caller waits on the network while a usable token is cached. A token
-//!   is never handed out within `min(30 s, lifetime/10)` of its expiry. Only the monotonic
-//!   clock is used.
+//!   lifetime, minus jitter) one refresh runs while callers keep the current token. With
+//!   `refresh_mode` `background` (the default) it runs on a short-lived library thread, so no
+//!   caller waits on the network while a usable token is cached; with `inline` the caller
+//!   that notices runs it before returning (and still gets the current token if it fails).
+//!   A token is never handed out within `min(30 s, lifetime/10)` of its expiry. Only the
+//!   monotonic clock is used.
 //! - Single flight — however many threads find the cache empty, one request is sent and
 //!   all share its result, token or error.
 //! - Failures — transient ones (network, timeout, 5xx, 429) are retried with exponential
@@ -40,32 +44,45 @@
 //! - Fork safety — a client created before `fork()` keeps working in the child.
 //!
 //! The C ABI (`include/tokenward.h`) exposes the same client to C, C++, .NET and Python.
+//!
+//! # Module map
+//!
+//! The source tree is layered; each layer imports only layers listed above it, so data flows
+//! one way: the client asks the cache, runs the fetches it decides on through the OAuth
+//! layer, which speaks HTTP. `unsafe` is allowed only in `sync`, `cache::clock` and `ffi`.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `error`, `secret` | the one [`Error`]; secrets that never print and are wiped on drop |
+//! | `sync/` | `std::sync` locks that can be held across `fork()`; the `pthread_atfork` hooks |
+//! | `http/` | one HTTP exchange over rustls (`transport`), trust roots and TLS files (`tls`), URL rules (`url`), the rules for caller headers (`headers`), backoff and `Retry-After` (`retry`), redirect targets by RFC 3986 (`location`) |
+//! | `oauth/` | tokens and token requests (`token`), client authentication (`credential`, `assertion`), the token endpoint (`endpoint`), its responses (`response`), OpenID discovery |
+//! | `config/` | the schema: [`Config`] (paths and typed enums, no transport objects), [`ConfigBuilder`], the JSON and environment sources, secrets and keys read at build time, validation, typo hints |
+//! | `cache/` | per-request slots, single flight, refresh-ahead, serve-stale (`mod`, `slot`), the lock-free hit path (`hit`), the coarse clock |
+//! | `client/` | the [`Client`] façade, the fetch driver (`shared`), [`Client::send`] and its parts (request types, rate limit, `WWW-Authenticate`, GraphQL, the rejection guard), [`Client::headers_for`] and [`Client::recover`] for other HTTP clients, events |
+//! | `ffi/` | the C ABI: tagged handles (`handle`), status codes, buffers, the panic boundary |
 
+// `unsafe` is confined to `ffi`, `sync` (the fork hooks) and `cache::clock`, which allow it
+// explicitly; the other layers forbid it.
+#![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
-#![warn(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![deny(missing_docs)]
 
-mod assertion;
 mod cache;
 mod client;
-mod clock;
 mod config;
-mod endpoint;
 mod error;
-mod events;
-mod fork;
-mod request;
-mod retry;
+mod http;
+mod oauth;
 mod secret;
 mod sync;
-mod token;
-mod transport;
-mod url;
 
+#[cfg(feature = "ffi")]
 pub mod ffi;
 
-pub use client::{Client, Stats};
+pub use client::events::{Event, EventKind};
+pub use client::{Client, Request, Response, Stats};
 pub use config::{AuthMethod, Config, ConfigBuilder, RateLimit, RefreshMode, RetryPolicy};
 pub use error::{Error, ErrorKind, Result};
-pub use events::{Event, EventKind};
-pub use request::{Request, Response};
-pub use token::{AccessToken, TokenRequest};
+pub use oauth::token::{AccessToken, TokenRequest};

@@ -1,11 +1,14 @@
-//! Secrets that never print and are wiped from memory on drop (DESIGN.md §10).
+//! Secrets that never print and are wiped from memory on drop.
+
+#![forbid(unsafe_code)]
 
 use std::fmt;
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-/// A client secret, private key or token: `Debug`/`Display` print `***`, and the bytes are
-/// zeroized when the last owner drops it.
-#[derive(Clone, PartialEq, Eq)]
+/// A client secret, assertion or token. `Debug` prints `***` and there is no `Display`;
+/// every copy zeroizes its bytes when it is dropped. Compare with [`constant_time_eq`].
+#[derive(Clone)]
 pub(crate) struct Secret(Zeroizing<String>);
 
 impl Secret {
@@ -13,7 +16,7 @@ impl Secret {
         Secret(Zeroizing::new(value.into()))
     }
 
-    /// The secret itself, for the one place that must send it.
+    /// The secret itself, for the code that puts it on the wire (a form, a header).
     pub(crate) fn expose(&self) -> &str {
         &self.0
     }
@@ -29,17 +32,10 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Compare two secrets without an early exit, so timing does not reveal a common prefix.
+/// Compare two secrets in time that depends only on their lengths, so timing does not
+/// reveal a common prefix.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut diff = 0u8;
-    for (x, y) in a.iter().zip(b) {
-        diff |= x ^ y;
-    }
-    // black_box keeps the optimiser from turning the fold back into an early exit.
-    std::hint::black_box(diff) == 0
+    a.ct_eq(b).into()
 }
 
 /// A short, non-reversible fingerprint of a token for logs and events: the first 8 hex

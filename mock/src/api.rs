@@ -1,14 +1,17 @@
 //! The protected API behind the identity provider (`/api/...`, `/graphql`) and the
 //! unprotected extras (discovery, redirects, 404s).
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
 use crate::codec;
-use crate::config::header_safe;
+use crate::config::{header_safe, DpopMode};
+use crate::dpop::{self, ProofError};
 use crate::request::Request;
 use crate::response::Response;
 use crate::server::Shared;
-use crate::state::Invalid;
+use crate::state::{Invalid, State};
 
 /// RFC 6750 §3: 401 with a Bearer challenge saying why.
 fn unauthorized(description: &str) -> Response {
@@ -18,10 +21,119 @@ fn unauthorized(description: &str) -> Response {
     )
 }
 
-/// The token of an `Authorization: Bearer …` header (scheme case-insensitive).
-fn bearer(request: &Request) -> Option<&str> {
-    let (scheme, token) = request.header("authorization")?.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+/// How the access token was presented.
+enum Presented<'a> {
+    /// `Authorization: Bearer <token>`, or no token at all.
+    Bearer(Option<&'a str>),
+    /// `Authorization: DPoP <token>` (RFC 9449 §7.1).
+    Dpop(&'a str),
+}
+
+/// The token of an `Authorization: Bearer …` or `DPoP …` header (schemes
+/// case-insensitive); any other scheme counts as no token.
+fn presented(request: &Request) -> Presented<'_> {
+    let Some((scheme, token)) = request
+        .header("authorization")
+        .and_then(|h| h.split_once(' '))
+    else {
+        return Presented::Bearer(None);
+    };
+    if scheme.eq_ignore_ascii_case("dpop") {
+        Presented::Dpop(token.trim())
+    } else {
+        Presented::Bearer(scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()))
+    }
+}
+
+/// Why the API refuses a request's token.
+enum Refusal {
+    /// A Bearer token that is missing, unknown, expired or revoked.
+    Bearer(Invalid),
+    /// A DPoP refusal: `error`, description, and the nonce to use (for `use_dpop_nonce`).
+    Dpop(&'static str, String, Option<String>),
+}
+
+impl Refusal {
+    fn response(self) -> Response {
+        match self {
+            Refusal::Bearer(why) => unauthorized(why.description()),
+            Refusal::Dpop(error, description, nonce) => {
+                let r = Response::json(401, &json!({ "error": error }))
+                    .header("WWW-Authenticate", &dpop::challenge(error, &description));
+                match nonce {
+                    Some(nonce) => r.header("DPoP-Nonce", &nonce),
+                    None => r,
+                }
+            }
+        }
+    }
+}
+
+/// The claims of the token the request presents, if the API accepts it: a Bearer token
+/// that is not DPoP-bound, or a DPoP-bound token with a valid proof of its key.
+fn authenticate(shared: &Shared, state: &mut State, request: &Request) -> Result<Value, Refusal> {
+    let dpop_refusal = |error, why: &str| Refusal::Dpop(error, why.to_string(), None);
+    let token = match presented(request) {
+        Presented::Bearer(token) => {
+            let claims = state.check(token).map_err(Refusal::Bearer)?.claims.clone();
+            if dpop::bound_jkt(&claims).is_some() {
+                return Err(dpop_refusal(
+                    "invalid_token",
+                    "The access token is DPoP-bound: send it as Authorization: DPoP with a proof.",
+                ));
+            }
+            return Ok(claims);
+        }
+        Presented::Dpop(token) => token,
+    };
+    let claims = state
+        .check(Some(token))
+        .map_err(|why| dpop_refusal("invalid_token", why.description()))?
+        .claims
+        .clone();
+    let Some(jkt) = dpop::bound_jkt(&claims) else {
+        return Err(dpop_refusal(
+            "invalid_token",
+            "The access token is not DPoP-bound: send it as Authorization: Bearer.",
+        ));
+    };
+    let proof = match dpop::proof_header(request) {
+        Ok(Some(proof)) => proof,
+        Ok(None) => {
+            return Err(dpop_refusal(
+                "invalid_dpop_proof",
+                "A DPoP proof is required with a DPoP-bound token.",
+            ))
+        }
+        Err(why) => return Err(dpop_refusal("invalid_dpop_proof", &why)),
+    };
+    let config = &state.config;
+    let expected = dpop::Expected {
+        method: &request.method,
+        urls: dpop::request_urls(&shared.base_url, request),
+        nonce: config.dpop_api_nonce.as_deref(),
+        access_token: Some(token),
+        window_secs: config.dpop_iat_window_secs,
+        skew_secs: config.clock_skew_secs,
+    };
+    let keep = Duration::from_secs(2 * config.dpop_iat_window_secs + 1);
+    match dpop::verify(proof, &expected) {
+        Ok(proof) if proof.jkt != jkt => Err(dpop_refusal(
+            "invalid_dpop_proof",
+            "The DPoP proof is signed by another key than the one the token is bound to.",
+        )),
+        Ok(proof) if !state.dpop_jtis.insert(&proof.jti, keep) => Err(dpop_refusal(
+            "invalid_dpop_proof",
+            "The DPoP proof `jti` was used before.",
+        )),
+        Ok(_) => Ok(claims),
+        Err(ProofError::Invalid(why)) => Err(dpop_refusal("invalid_dpop_proof", &why)),
+        Err(ProofError::UseNonce) => Err(Refusal::Dpop(
+            "use_dpop_nonce",
+            "Resource server requires nonce in DPoP proof.".into(),
+            expected.nonce.map(str::to_string),
+        )),
+    }
 }
 
 /// `/api`, `/api/...` and `/graphql`.
@@ -30,14 +142,14 @@ pub fn handle(shared: &Shared, request: &Request) -> Response {
     if path == "/api/redirect" {
         return redirect(request);
     }
-    let state = shared.state();
-    let checked = state.check(bearer(request));
+    let mut state = shared.state();
+    let checked = authenticate(shared, &mut state, request);
     if path == "/graphql" {
-        return graphql(request, checked.map(|issued| &issued.claims));
+        return graphql(request, checked.as_ref().ok());
     }
-    let issued = match checked {
-        Ok(issued) => issued,
-        Err(why) => return unauthorized(why.description()),
+    let claims = match checked {
+        Ok(claims) => claims,
+        Err(refusal) => return refusal.response(),
     };
     if path == "/api/always-401" {
         return unauthorized("This endpoint refuses every token.");
@@ -69,8 +181,8 @@ pub fn handle(shared: &Shared, request: &Request) -> Response {
             "query": request.query(),
             "tenant_code": request.header("tenant-code"),
             "api_version": request.header("api-version"),
-            "jti": issued.claims["jti"],
-            "scope": issued.claims.get("scope"),
+            "jti": claims["jti"],
+            "scope": claims.get("scope"),
             "body": String::from_utf8_lossy(&request.body),
         }),
     )
@@ -87,17 +199,17 @@ fn missing_header_code(name: &str) -> String {
 }
 
 /// AWS AppSync style: a bad token is still HTTP 200, with the error in the body.
-fn graphql(request: &Request, claims: Result<&Value, Invalid>) -> Response {
+fn graphql(request: &Request, claims: Option<&Value>) -> Response {
     if request.method != "POST" {
         return Response::json(405, &json!({ "error": "method_not_allowed" }))
             .header("Allow", "POST");
     }
     match claims {
-        Ok(claims) => Response::json(
+        Some(claims) => Response::json(
             200,
             &json!({ "data": { "viewer": { "jti": claims["jti"] } } }),
         ),
-        Err(_) => Response::json(
+        None => Response::json(
             200,
             &json!({
                 "data": null,
@@ -144,16 +256,28 @@ fn redirect(request: &Request) -> Response {
 pub fn other(shared: &Shared, request: &Request) -> Response {
     let base = &shared.base_url;
     match (request.method.as_str(), request.path()) {
-        ("GET" | "HEAD", "/.well-known/openid-configuration") => Response::json(
-            200,
-            &json!({
+        ("GET" | "HEAD", "/.well-known/openid-configuration") => {
+            let mut doc = json!({
                 "issuer": base,
                 "token_endpoint": format!("{base}/oauth/token"),
                 "grant_types_supported": ["client_credentials"],
                 "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
                 "response_types_supported": ["token"],
-            }),
-        ),
+            });
+            let state = shared.state();
+            if state.config.dpop != DpopMode::Off {
+                doc["dpop_signing_alg_values_supported"] = json!(crate::jose::ALGS);
+            }
+            if !state.config.assertion_keys.is_empty() {
+                doc["token_endpoint_auth_methods_supported"] = json!([
+                    "client_secret_post",
+                    "client_secret_basic",
+                    "private_key_jwt"
+                ]);
+                doc["token_endpoint_auth_signing_alg_values_supported"] = json!(crate::jose::ALGS);
+            }
+            Response::json(200, &doc)
+        }
         (_, path) => Response::json(404, &json!({ "error": "not_found", "path": path })),
     }
 }

@@ -8,12 +8,15 @@ use crate::server::{MockOptions, MockServer};
 
 const USAGE: &str = "\
 usage: mock_idp [--port N] [--tls DIR] [--lifetime-secs N] [--client-id ID] [--client-secret S]
+                [--config JSON]
 
   --port N            port on 127.0.0.1 (default 0: any free port)
   --tls DIR           serve https://localhost:PORT; writes the CA certificate to DIR/ca.pem
   --lifetime-secs N   exit after N seconds (default 600; 0: no limit)
   --client-id ID      the registered client (default demo-client)
   --client-secret S   its secret (default demo-secret)
+  --config JSON       start settings, as a POST /admin/config patch (a reset returns to them),
+                      e.g. '{\"tls_certificate\":\"expired\"}'
 
 Prints the base URL as the only line on stdout once it accepts connections.
 Stops on POST /admin/shutdown, after the lifetime, or on SIGTERM. See docs/mock.md.";
@@ -64,6 +67,13 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
             }
             "--client-id" => opts.client_id = value()?,
             "--client-secret" => opts.client_secret = value()?,
+            "--config" => {
+                let patch: serde_json::Value = serde_json::from_str(&value()?)
+                    .map_err(|e| format!("--config takes a JSON object: {e}"))?;
+                // Checked here so that a typo is a usage error (exit 2), not a startup one.
+                crate::config::MockConfig::new("a", "b").apply(&patch)?;
+                opts.config = patch;
+            }
             _ => return Err(format!("unknown argument `{arg}`")),
         }
     }
@@ -158,7 +168,10 @@ mod tests {
             "--client-id",
             "c",
             "--client-secret=s=1 2",
+            "--config",
+            r#"{"tls_certificate":"expired","ttl_secs":5}"#,
         ]);
+        assert_eq!(opts.config["tls_certificate"], "expired");
         assert_eq!(opts.port, 8080);
         assert_eq!(opts.tls_dir, Some(PathBuf::from("/tmp/x")));
         assert_eq!(opts.lifetime, Some(Duration::from_secs(5)));
@@ -176,6 +189,8 @@ mod tests {
             &["--lifetime-secs", "-1"],
             &["--bogus", "1"],
             &["stray"],
+            &["--config", "{"],
+            &["--config", r#"{"ttl_sec":1}"#],
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use crate::jose::PublicKey;
+
 /// How `expires_in` is rendered in token responses; the odd shapes are what real (or badly
 /// proxied) identity providers send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +61,137 @@ impl ExpiresIn {
     }
 }
 
+/// How the mock decides that a token has expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// Exactly `ttl_secs` after issue, on the mock's monotonic clock.
+    Monotonic,
+    /// Like real providers: once the wall clock reaches the whole-second `exp`
+    /// (`floor(now) + ttl_secs`), so up to a second before `ttl_secs` have passed.
+    WallClock,
+}
+
+impl Expiry {
+    fn name(self) -> &'static str {
+        match self {
+            Expiry::Monotonic => "monotonic",
+            Expiry::WallClock => "wall_clock",
+        }
+    }
+}
+
+/// Which server certificate TLS mode presents (all signed by the same CA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsCertificate {
+    Valid,
+    /// Its validity ended in 2021.
+    Expired,
+    /// Its validity starts in 2048.
+    NotYetValid,
+}
+
+impl TlsCertificate {
+    const ALL: [(&'static str, TlsCertificate); 3] = [
+        ("valid", TlsCertificate::Valid),
+        ("expired", TlsCertificate::Expired),
+        ("not_yet_valid", TlsCertificate::NotYetValid),
+    ];
+
+    fn name(self) -> &'static str {
+        TlsCertificate::ALL
+            .iter()
+            .find(|(_, c)| *c == self)
+            .map_or("valid", |(n, _)| n)
+    }
+}
+
+/// Whether the token endpoint takes DPoP proofs (RFC 9449).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DpopMode {
+    /// The `DPoP` header is ignored (a server without DPoP support): Bearer tokens.
+    Off,
+    /// A valid proof gets a DPoP-bound token, no proof a Bearer token; a bad proof is refused.
+    Allowed,
+    /// Every token request needs a valid proof.
+    Required,
+}
+
+impl DpopMode {
+    const ALL: [(&'static str, DpopMode); 3] = [
+        ("off", DpopMode::Off),
+        ("allowed", DpopMode::Allowed),
+        ("required", DpopMode::Required),
+    ];
+
+    fn name(self) -> &'static str {
+        DpopMode::ALL
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map_or("off", |(n, _)| n)
+    }
+}
+
+/// A client's registered key for `private_key_jwt` / federated client assertions.
+#[derive(Debug, Clone)]
+pub struct AssertionKey {
+    /// As configured, reported back by `GET /admin/config`.
+    pub public_key_pem: String,
+    pub key: PublicKey,
+    /// The `iss` an assertion must have (default: the client id).
+    pub issuer: Option<String>,
+    /// The `sub` an assertion must have (default: the client id).
+    pub subject: Option<String>,
+    /// An `aud` accepted besides the token endpoint URL and the issuer (base URL).
+    pub audience: Option<String>,
+}
+
+impl AssertionKey {
+    fn parse(v: &Value) -> Result<AssertionKey, String> {
+        let (pem, options) = match v {
+            Value::String(pem) => (pem.as_str(), None),
+            Value::Object(map) => {
+                if let Some(key) = map.keys().find(|k| {
+                    !["public_key_pem", "issuer", "subject", "audience"].contains(&k.as_str())
+                }) {
+                    return Err(format!("unknown assertion key member `{key}`"));
+                }
+                let pem = map
+                    .get("public_key_pem")
+                    .and_then(Value::as_str)
+                    .ok_or("an assertion key needs `public_key_pem`")?;
+                (pem, Some(map))
+            }
+            _ => return Err("an assertion key is a PEM string or an object".into()),
+        };
+        let key = PublicKey::from_pem(pem).map_err(|e| format!("assertion key: {e}"))?;
+        let member = |name: &str| -> Result<Option<String>, String> {
+            match options.and_then(|m| m.get(name)) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+                Some(other) => Err(format!(
+                    "assertion key `{name}` must be a string, not {other}"
+                )),
+            }
+        };
+        Ok(AssertionKey {
+            public_key_pem: pem.to_string(),
+            key,
+            issuer: member("issuer")?,
+            subject: member("subject")?,
+            audience: member("audience")?,
+        })
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "public_key_pem": self.public_key_pem,
+            "issuer": self.issuer,
+            "subject": self.subject,
+            "audience": self.audience,
+        })
+    }
+}
+
 /// Opaque tokens exercise the library's "no `expires_in`, not a JWT" fallbacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenFormat {
@@ -73,11 +206,25 @@ pub struct MockConfig {
     /// `None` leaves `token_type` out of the response.
     pub token_type: Option<String>,
     pub token_format: TokenFormat,
+    pub expiry: Expiry,
+    /// Seconds added to the machine's clock for everything the mock says or checks in wall
+    /// time (`Date`, `iat`, `exp`, wall-clock expiry, `Retry-After` dates).
+    pub clock_skew_secs: i64,
+    pub tls_certificate: TlsCertificate,
+    pub dpop: DpopMode,
+    /// The nonce DPoP proofs must carry at the token endpoint.
+    pub dpop_nonce: Option<String>,
+    /// The nonce DPoP proofs must carry at the API.
+    pub dpop_api_nonce: Option<String>,
+    /// How far a proof's `iat` may be from the mock's clock.
+    pub dpop_iat_window_secs: u64,
     pub token_delay_ms: u64,
     pub require_scope: bool,
     pub allowed_scopes: Option<Vec<String>>,
     /// Registered clients: id → secret.
     pub clients: BTreeMap<String, String>,
+    /// Clients that authenticate with a signed assertion: id → key.
+    pub assertion_keys: BTreeMap<String, AssertionKey>,
     /// Lower-cased header names every `/api/...` request must carry.
     pub require_headers: Vec<String>,
 }
@@ -94,10 +241,18 @@ impl MockConfig {
             expires_in: ExpiresIn::Number,
             token_type: Some("Bearer".into()),
             token_format: TokenFormat::Jwt,
+            expiry: Expiry::Monotonic,
+            clock_skew_secs: 0,
+            tls_certificate: TlsCertificate::Valid,
+            dpop: DpopMode::Off,
+            dpop_nonce: None,
+            dpop_api_nonce: None,
+            dpop_iat_window_secs: 60,
             token_delay_ms: 0,
             require_scope: false,
             allowed_scopes: None,
             clients: BTreeMap::from([(client_id.to_string(), client_secret.to_string())]),
+            assertion_keys: BTreeMap::new(),
             require_headers: vec!["tenant-code".into(), "api-version".into()],
         }
     }
@@ -111,10 +266,22 @@ impl MockConfig {
                 TokenFormat::Jwt => "jwt",
                 TokenFormat::Opaque => "opaque",
             },
+            "expiry": self.expiry.name(),
+            "clock_skew_secs": self.clock_skew_secs,
+            "tls_certificate": self.tls_certificate.name(),
+            "dpop": self.dpop.name(),
+            "dpop_nonce": self.dpop_nonce,
+            "dpop_api_nonce": self.dpop_api_nonce,
+            "dpop_iat_window_secs": self.dpop_iat_window_secs,
             "token_delay_ms": self.token_delay_ms,
             "require_scope": self.require_scope,
             "allowed_scopes": self.allowed_scopes,
             "clients": self.clients,
+            "assertion_keys": self
+                .assertion_keys
+                .iter()
+                .map(|(id, key)| (id.clone(), key.to_json()))
+                .collect::<serde_json::Map<String, Value>>(),
             "require_headers": self.require_headers,
         })
     }
@@ -154,6 +321,64 @@ impl MockConfig {
                         _ => return Err(bad("\"jwt\" or \"opaque\"")),
                     }
                 }
+                "expiry" => {
+                    next.expiry = match v.as_str() {
+                        Some("monotonic") => Expiry::Monotonic,
+                        Some("wall_clock") => Expiry::WallClock,
+                        _ => return Err(bad("\"monotonic\" or \"wall_clock\"")),
+                    }
+                }
+                "clock_skew_secs" => {
+                    next.clock_skew_secs = v
+                        .as_i64()
+                        .filter(|s| s.unsigned_abs() <= MAX_TTL_SECS)
+                        .ok_or_else(|| bad("whole seconds, at most ten years either way"))?
+                }
+                "tls_certificate" => {
+                    next.tls_certificate = v
+                        .as_str()
+                        .and_then(|name| {
+                            TlsCertificate::ALL
+                                .iter()
+                                .find(|(n, _)| *n == name)
+                                .map(|(_, c)| *c)
+                        })
+                        .ok_or_else(|| bad("\"valid\", \"expired\" or \"not_yet_valid\""))?
+                }
+                "dpop" => {
+                    next.dpop = v
+                        .as_str()
+                        .and_then(|name| {
+                            DpopMode::ALL
+                                .iter()
+                                .find(|(n, _)| *n == name)
+                                .map(|(_, m)| *m)
+                        })
+                        .ok_or_else(|| bad("\"off\", \"allowed\" or \"required\""))?
+                }
+                "dpop_nonce" | "dpop_api_nonce" => {
+                    let nonce = match v {
+                        Value::Null => None,
+                        // RFC 9449 §8.1: NQCHAR, so it fits in a header and a JSON string.
+                        Value::String(n)
+                            if !n.is_empty() && n.bytes().all(|b| b == b'!' || (0x23..=0x7e).contains(&b) && b != b'\\') =>
+                        {
+                            Some(n.clone())
+                        }
+                        _ => return Err(bad("null or a non-empty string of visible ASCII without `\"` or `\\`")),
+                    };
+                    if key == "dpop_nonce" {
+                        next.dpop_nonce = nonce;
+                    } else {
+                        next.dpop_api_nonce = nonce;
+                    }
+                }
+                "dpop_iat_window_secs" => {
+                    next.dpop_iat_window_secs = v
+                        .as_u64()
+                        .filter(|w| (1..=3600).contains(w))
+                        .ok_or_else(|| bad("seconds from 1 to 3600"))?
+                }
                 "token_delay_ms" => {
                     next.token_delay_ms = v
                         .as_u64()
@@ -176,6 +401,20 @@ impl MockConfig {
                             .as_str()
                             .ok_or_else(|| bad("an object of client id to secret (strings)"))?;
                         next.clients.insert(id.clone(), secret.to_string());
+                    }
+                }
+                "assertion_keys" => {
+                    let Value::Object(keys) = v else {
+                        return Err(bad("an object of client id to key"));
+                    };
+                    for (id, key) in keys {
+                        if key.is_null() {
+                            next.assertion_keys.remove(id);
+                        } else {
+                            let key = AssertionKey::parse(key)
+                                .map_err(|e| format!("config `assertion_keys.{id}`: {e}"))?;
+                            next.assertion_keys.insert(id.clone(), key);
+                        }
                     }
                 }
                 "require_headers" => {
@@ -239,6 +478,18 @@ mod tests {
             json!({ "ttl_secs": -1 }),
             json!({ "expires_in": "weird" }),
             json!({ "token_format": "paseto" }),
+            json!({ "expiry": "exp" }),
+            json!({ "clock_skew_secs": 1.5 }),
+            json!({ "clock_skew_secs": i64::MIN }),
+            json!({ "tls_certificate": "revoked" }),
+            json!({ "dpop": true }),
+            json!({ "dpop_nonce": "" }),
+            json!({ "dpop_nonce": "a b" }),
+            json!({ "dpop_api_nonce": "q\"" }),
+            json!({ "dpop_iat_window_secs": 0 }),
+            json!({ "assertion_keys": { "c": "not a pem" } }),
+            json!({ "assertion_keys": { "c": { "public_key_pem": 1 } } }),
+            json!({ "assertion_keys": [] }),
             json!({ "token_type": "a\r\nb" }),
             json!({ "allowed_scopes": [1] }),
             json!({ "clients": { "x": 1 } }),

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::clock;
 use crate::request::{read_request, ReadError};
 use crate::response::Response;
 use crate::router::{route, Reply};
@@ -79,10 +80,13 @@ pub(crate) fn serve(shared: &Shared, stream: TcpStream) {
     let _ = stream.set_write_timeout(Some(IDLE_TIMEOUT));
     let _ = stream.set_nodelay(true);
     let conn = match &shared.tls {
-        Some(config) => match rustls::ServerConnection::new(config.clone()) {
-            Ok(tls) => Conn::Tls(Box::new(rustls::StreamOwned::new(tls, stream))),
-            Err(_) => return,
-        },
+        Some(configs) => {
+            let which = shared.state().config.tls_certificate;
+            match rustls::ServerConnection::new(configs.get(which)) {
+                Ok(tls) => Conn::Tls(Box::new(rustls::StreamOwned::new(tls, stream))),
+                Err(_) => return,
+            }
+        }
         None => Conn::Plain(stream),
     };
     let mut reader = BufReader::with_capacity(16 * 1024, conn);
@@ -91,6 +95,13 @@ pub(crate) fn serve(shared: &Shared, stream: TcpStream) {
     if stop_after {
         shared.stop();
     }
+}
+
+/// RFC 9110 §6.6.1: a server with a clock sends `Date` — here on the mock's (maybe skewed)
+/// clock, which is what clock-skew diagnosis compares with the local one.
+fn dated(shared: &Shared, response: Response) -> Response {
+    let skew = shared.state().config.clock_skew_secs;
+    response.header("Date", &clock::http_date(clock::unix_secs(skew)))
 }
 
 /// Serves requests until the connection should close; `true` when the server should stop
@@ -105,7 +116,11 @@ fn exchange(shared: &Shared, reader: &mut BufReader<Conn>) -> bool {
             Ok(None) | Err(ReadError::Io) => return false,
             Err(ReadError::Reject(status, why)) => {
                 let answer = json!({ "error": "invalid_request", "error_description": why });
-                let _ = Response::json(status, &answer).write_to(reader.get_mut(), false, false);
+                let _ = dated(shared, Response::json(status, &answer)).write_to(
+                    reader.get_mut(),
+                    false,
+                    false,
+                );
                 return false;
             }
         };
@@ -113,13 +128,14 @@ fn exchange(shared: &Shared, reader: &mut BufReader<Conn>) -> bool {
         let head_only = request.method == "HEAD";
         match route(shared, &request) {
             Reply::Respond(response) => {
-                let written = response.write_to(reader.get_mut(), keep_alive, head_only);
+                let written =
+                    dated(shared, response).write_to(reader.get_mut(), keep_alive, head_only);
                 if written.is_err() || !keep_alive {
                     return false;
                 }
             }
             Reply::RespondThenStop(response) => {
-                let _ = response.write_to(reader.get_mut(), false, head_only);
+                let _ = dated(shared, response).write_to(reader.get_mut(), false, head_only);
                 return true;
             }
             Reply::Hang => {
@@ -127,6 +143,11 @@ fn exchange(shared: &Shared, reader: &mut BufReader<Conn>) -> bool {
                 return false;
             }
             Reply::Close => return false,
+            Reply::Raw(bytes) => {
+                let stream = reader.get_mut();
+                let _ = stream.write_all(&bytes).and_then(|()| stream.flush());
+                return false;
+            }
         }
     }
     false

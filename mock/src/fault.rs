@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::clock;
 use crate::config::header_safe;
 use crate::response::{Body, Response};
 
@@ -27,29 +28,38 @@ pub enum FaultKind {
     Close,
     /// 200 with a JSON-looking body of `size` bytes.
     Oversized,
+    /// Write `body` as the whole answer, byte for byte (malformed status lines, injected
+    /// headers), then close.
+    Raw,
 }
 
 #[derive(Debug, Clone)]
 pub struct Fault {
-    /// Requests still to be hit by this fault.
-    pub remaining: u64,
+    /// Requests still to be hit by this fault; `None`: every request until a reset.
+    pub remaining: Option<u64>,
+    /// Successful (2xx) normal answers its target must give before the fault starts.
+    pub after: u64,
     pub kind: FaultKind,
     pub status: u16,
     pub body: String,
     pub content_type: String,
     pub retry_after: Option<String>,
+    /// `Retry-After` as an HTTP date this many seconds ahead on the mock's clock.
+    pub retry_after_date_secs: Option<u64>,
     /// Waited before acting (before answering, closing or hanging).
     pub delay: Duration,
     pub size: u64,
 }
 
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 11] = [
     "target",
     "count",
+    "after",
     "status",
     "body",
     "content_type",
     "retry_after",
+    "retry_after_date_secs",
     "delay_ms",
     "kind",
     "size",
@@ -89,19 +99,28 @@ impl Fault {
             Some(Some("hang")) => FaultKind::Hang,
             Some(Some("close")) => FaultKind::Close,
             Some(Some("oversized")) => FaultKind::Oversized,
+            Some(Some("raw")) => FaultKind::Raw,
             _ => {
                 return Err(bad(
                     "kind",
-                    "one of \"status\", \"hang\", \"close\", \"oversized\"",
+                    "one of \"status\", \"hang\", \"close\", \"oversized\", \"raw\"",
                 ))
             }
         };
         let count = match get("count") {
-            None => 1,
-            Some(c) => c
+            None => Some(1),
+            Some(Value::String(s)) if s == "forever" => None,
+            Some(c) => Some(
+                c.as_u64()
+                    .filter(|c| *c >= 1)
+                    .ok_or_else(|| bad("count", "a whole number of at least 1, or \"forever\""))?,
+            ),
+        };
+        let after = match get("after") {
+            None => 0,
+            Some(a) => a
                 .as_u64()
-                .filter(|c| *c >= 1)
-                .ok_or_else(|| bad("count", "a whole number of at least 1"))?,
+                .ok_or_else(|| bad("after", "a whole number of successful answers"))?,
         };
         let status = match get("status") {
             None => 503,
@@ -133,6 +152,17 @@ impl Fault {
             Some(Value::Number(n)) => Some(n.to_string()),
             Some(_) => return Err(bad("retry_after", "a string or a number")),
         };
+        let retry_after_date_secs = match get("retry_after_date_secs") {
+            None => None,
+            Some(d) => Some(
+                d.as_u64()
+                    .filter(|d| *d <= MAX_DELAY_MS / 1000)
+                    .ok_or_else(|| bad("retry_after_date_secs", "seconds up to 600"))?,
+            ),
+        };
+        if retry_after.is_some() && retry_after_date_secs.is_some() {
+            return Err("a fault takes `retry_after` or `retry_after_date_secs`, not both".into());
+        }
         let delay_ms = match get("delay_ms") {
             None => 0,
             Some(d) => d
@@ -151,19 +181,22 @@ impl Fault {
             target,
             Fault {
                 remaining: count,
+                after,
                 kind,
                 status,
                 body,
                 content_type,
                 retry_after,
+                retry_after_date_secs,
                 delay: Duration::from_millis(delay_ms),
                 size,
             },
         ))
     }
 
-    /// The answer for the kinds that answer.
-    pub fn response(&self) -> Option<Response> {
+    /// The answer for the kinds that answer; `skew_secs` is the mock's clock skew (for
+    /// `Retry-After` dates).
+    pub fn response(&self, skew_secs: i64) -> Option<Response> {
         match self.kind {
             FaultKind::Status => {
                 let mut r = Response::new(self.status)
@@ -173,13 +206,17 @@ impl Fault {
                 if let Some(retry_after) = &self.retry_after {
                     r = r.header("Retry-After", retry_after);
                 }
+                if let Some(ahead) = self.retry_after_date_secs {
+                    let at = clock::unix_secs(skew_secs) + ahead;
+                    r = r.header("Retry-After", &clock::http_date(at));
+                }
                 Some(r)
             }
             FaultKind::Oversized => Some(Response {
                 body: Body::Oversized(self.size),
                 ..Response::new(200).header("Content-Type", "application/json")
             }),
-            FaultKind::Hang | FaultKind::Close => None,
+            FaultKind::Hang | FaultKind::Close | FaultKind::Raw => None,
         }
     }
 }
@@ -193,7 +230,12 @@ mod tests {
     fn defaults() {
         let (target, f) = Fault::parse(&json!({})).unwrap();
         assert_eq!(target, Target::Token);
-        assert_eq!((f.kind, f.status, f.remaining), (FaultKind::Status, 503, 1));
+        assert_eq!(
+            (f.kind, f.status, f.remaining, f.after),
+            (FaultKind::Status, 503, Some(1), 0)
+        );
+        let (_, f) = Fault::parse(&json!({ "count": "forever", "after": 1 })).unwrap();
+        assert_eq!((f.remaining, f.after), (None, 1));
         assert_eq!(f.content_type, "text/plain; charset=utf-8");
         assert_eq!(f.size, DEFAULT_SIZE);
         let (_, f) = Fault::parse(&json!({ "body": "{\"error\":\"x\"}" })).unwrap();
@@ -211,10 +253,15 @@ mod tests {
             json!({ "kind": "slow" }),
             json!({ "count": 0 }),
             json!({ "count": "2" }),
+            json!({ "count": "always" }),
+            json!({ "after": -1 }),
+            json!({ "after": "1" }),
             json!({ "status": 42 }),
             json!({ "status": 100 }),
             json!({ "retry_after": "1\r\nX: y" }),
             json!({ "size": -1 }),
+            json!({ "retry_after_date_secs": 601 }),
+            json!({ "retry_after": "1", "retry_after_date_secs": 1 }),
             json!("status"),
         ] {
             assert!(Fault::parse(&bad).is_err(), "{bad}");

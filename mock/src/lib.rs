@@ -13,18 +13,31 @@
 //!
 //! What it does, in the order a test meets it:
 //! - **Token endpoint** (`POST /oauth/token`, also `/connect/token`, `/oauth2/token`,
-//!   `/token`): client credentials with `client_secret_post` or `client_secret_basic`;
+//!   `/token`): client credentials with `client_secret_post`, `client_secret_basic`, or
+//!   signed client assertions (`private_key_jwt`, federated) checked against a registered
+//!   RSA or P-256 public key;
 //!   issues unsigned JWTs whose payload records the scope, audience and resource asked for
 //!   ([`decode_claims`] reads it back). TTL, the shape of `expires_in`, `token_type` and
-//!   the token format are configurable.
+//!   the token format are configurable; `expiry: "wall_clock"` expires tokens at their
+//!   whole-second `exp` by the wall clock, as real providers do.
 //! - **API** (`/api/...`, `POST /graphql`): checks the bearer token against what the mock
 //!   issued (not revoked, not expired on the mock's monotonic clock) and the required
 //!   headers (`tenant-code`, `api-version`); special paths answer 403, always 401, or
 //!   redirect.
+//! - **DPoP** (RFC 9449, opt-in): proofs checked at the token endpoint and the API
+//!   (signature, `htm`, `htu`, `iat`, `jti` replay, `ath`, key thumbprint), bound tokens
+//!   with `cnf.jkt`, and server nonces.
+//! - **Diagnosis aids**: a `Date` header on every answer, a configurable clock skew
+//!   (`Date`, `iat`, `exp`), `Retry-After` as seconds or a date, and in TLS mode an expired
+//!   or not-yet-valid server certificate on demand.
 //! - **Faults**: the next N token or API requests answer a status (with `Retry-After`),
-//!   hang, close the connection, or send an oversized body; optional delays.
+//!   hang, close the connection, or send an oversized body; optional delays; a fault can
+//!   wait for N successes first and last forever (every refresh after the first fails).
 //! - **Inspection**: counters and a log of every request, over `/admin/...` or the methods
 //!   of [`MockServer`].
+//! - **Hostile servers** ([`hostile`]): a tiny raw HTTP/1.1 server whose every answer is
+//!   bytes from a closure and which records requests exactly as received, for security
+//!   tests (redirects across origins, malformed or endless answers).
 //!
 //! The full protocol, for test writers in every language, is `docs/mock.md`. Other
 //! languages run the same server as a program (`examples/mock_idp.rs` calls
@@ -37,10 +50,14 @@
 mod admin;
 mod api;
 mod cli;
+mod clock;
 mod codec;
 mod config;
 mod connection;
+mod dpop;
 mod fault;
+pub mod hostile;
+mod jose;
 mod request;
 mod response;
 mod router;
@@ -52,6 +69,12 @@ mod token;
 use serde_json::Value;
 
 pub use cli::{cli_main, cli_run};
+
+/// Unix seconds as an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110 §5.6.7), the
+/// form of the mock's `Date` and `Retry-After` headers.
+pub fn http_date(unix_secs: u64) -> String {
+    clock::http_date(unix_secs)
+}
 pub use router::TOKEN_PATHS;
 pub use server::{MockOptions, MockServer};
 pub use state::{MockStats, RecordedRequest};

@@ -21,6 +21,8 @@ pub enum Reply {
     Hang,
     /// Close without answering.
     Close,
+    /// Write these bytes as they are, then close.
+    Raw(Vec<u8>),
 }
 
 /// Token path, counted API path (`/api`, `/api/...`, `/graphql`), or neither.
@@ -40,7 +42,7 @@ pub fn route(shared: &Shared, request: &Request) -> Reply {
         return admin::handle(shared, request);
     }
     let target = target(path);
-    let (fault, delay) = {
+    let (fault, delay, skew) = {
         let mut state = shared.state();
         // Everything that is not a token path is logged as "api" (discovery and 404s too),
         // but only /api and /graphql count as API requests.
@@ -55,16 +57,17 @@ pub fn route(shared: &Shared, request: &Request) -> Reply {
             (None, Some(Target::Token)) => Duration::from_millis(state.config.token_delay_ms),
             _ => Duration::ZERO,
         };
-        (fault, delay)
+        (fault, delay, state.config.clock_skew_secs)
     };
     // Sleeps happen here, outside the lock, and end early when the server stops.
     if let Some(fault) = fault {
         if !shared.sleep(fault.delay) {
             return Reply::Close;
         }
-        return match (fault.response(), fault.kind) {
+        return match (fault.response(skew), fault.kind) {
             (Some(response), _) => Reply::Respond(response),
             (None, FaultKind::Hang) => Reply::Hang,
+            (None, FaultKind::Raw) => Reply::Raw(fault.body.into_bytes()),
             (None, _) => Reply::Close,
         };
     }
@@ -72,9 +75,13 @@ pub fn route(shared: &Shared, request: &Request) -> Reply {
     if !shared.sleep(delay) {
         return Reply::Close;
     }
-    Reply::Respond(match target {
+    let response = match target {
         Some(Target::Token) => token::handle(shared, request),
         Some(Target::Api) => api::handle(shared, request),
         None => api::other(shared, request),
-    })
+    };
+    if let (Some(target), 200..=299) = (target, response.status) {
+        shared.state().note_success(target);
+    }
+    Reply::Respond(response)
 }

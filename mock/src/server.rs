@@ -37,6 +37,9 @@ pub struct MockOptions {
     pub lifetime: Option<Duration>,
     /// Port to bind on 127.0.0.1 (0, the default, picks a free one).
     pub port: u16,
+    /// A config patch (as `POST /admin/config`) applied at start; a reset returns to it.
+    /// `Value::Null` (the default) keeps the defaults.
+    pub config: Value,
 }
 
 impl Default for MockOptions {
@@ -47,6 +50,7 @@ impl Default for MockOptions {
             tls_dir: None,
             lifetime: None,
             port: 0,
+            config: Value::Null,
         }
     }
 }
@@ -68,7 +72,7 @@ pub(crate) struct Shared {
     addr: SocketAddr,
     /// Separate from `state`: plumbing, never held together with it.
     registry: Mutex<Registry>,
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub tls: Option<tls::TlsConfigs>,
 }
 
 impl Shared {
@@ -181,14 +185,15 @@ impl MockServer {
         }
     }
 
-    /// Starts with `opts`; an error when the port cannot be bound or TLS set up.
+    /// Starts with `opts`; an error when the port cannot be bound, TLS cannot be set up,
+    /// or `opts.config` is not a valid config patch (`InvalidInput`).
     pub fn try_start(opts: MockOptions) -> io::Result<MockServer> {
         let listener = TcpListener::bind(("127.0.0.1", opts.port))?;
         let addr = listener.local_addr()?;
         let (tls, ca_pem_path) = match &opts.tls_dir {
             Some(dir) => {
-                let (config, path) = tls::server_config(dir)?;
-                (Some(config), Some(path))
+                let (configs, path) = tls::server_configs(dir)?;
+                (Some(configs), Some(path))
             }
             None => (None, None),
         };
@@ -196,7 +201,12 @@ impl MockServer {
             Some(_) => format!("https://localhost:{}", addr.port()),
             None => format!("http://127.0.0.1:{}", addr.port()),
         };
-        let initial = MockConfig::new(&opts.client_id, &opts.client_secret);
+        let mut initial = MockConfig::new(&opts.client_id, &opts.client_secret);
+        if !opts.config.is_null() {
+            initial
+                .apply(&opts.config)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        }
         let shared = Arc::new(Shared {
             base_url,
             state: Mutex::new(State::new(initial.clone())),

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use crate::config::MockConfig;
+use crate::clock;
+use crate::config::{Expiry, MockConfig};
+use crate::dpop::JtiCache;
 use crate::fault::{Fault, Target};
 use crate::request::Request;
 
@@ -81,9 +83,22 @@ pub struct Issued {
     /// On the mock's monotonic clock: wall-clock jumps must not change validity.
     at: Instant,
     ttl: Duration,
+    /// The rule in force when it was issued; `exp` is its whole-second wall-clock expiry.
+    expiry: Expiry,
+    exp: u64,
     revoked: bool,
     /// The JWT payload (also kept for opaque tokens, so `/api` can echo jti and scope).
     pub claims: Value,
+}
+
+impl Issued {
+    /// `skew_secs`: the mock's clock skew now (a server checks `exp` on its own clock).
+    fn is_expired(&self, skew_secs: i64) -> bool {
+        match self.expiry {
+            Expiry::Monotonic => self.at.elapsed() >= self.ttl,
+            Expiry::WallClock => clock::unix_now(skew_secs) >= self.exp as f64,
+        }
+    }
 }
 
 /// Why a bearer token is not accepted; the text goes into `WWW-Authenticate`.
@@ -139,6 +154,8 @@ pub struct State {
     token_order: VecDeque<String>,
     pub token_log: VecDeque<RecordedRequest>,
     pub api_log: VecDeque<RecordedRequest>,
+    /// DPoP proof `jti`s seen recently (token endpoint and API alike).
+    pub dpop_jtis: JtiCache,
     /// The last `jti`; never reset, so no two tokens of one process share a jti.
     serial: u64,
     noise: Noise,
@@ -155,6 +172,7 @@ impl State {
             token_order: VecDeque::new(),
             token_log: VecDeque::new(),
             api_log: VecDeque::new(),
+            dpop_jtis: JtiCache::default(),
             serial: 0,
             noise: Noise::seeded(),
         }
@@ -183,15 +201,26 @@ impl State {
     }
 
     /// The fault for this request, if one is queued (oldest first; each serves `count`).
+    /// A fault still waiting for successes (`after`) lets the request through, and so do
+    /// the faults queued behind it.
     pub fn take_fault(&mut self, target: Target) -> Option<Fault> {
         let queue = self.faults(target);
-        let front = queue.front_mut()?;
-        front.remaining = front.remaining.saturating_sub(1);
+        let front = queue.front_mut().filter(|f| f.after == 0)?;
         let fault = front.clone();
-        if front.remaining == 0 {
-            queue.pop_front();
+        if let Some(remaining) = &mut front.remaining {
+            *remaining = remaining.saturating_sub(1);
+            if *remaining == 0 {
+                queue.pop_front();
+            }
         }
         Some(fault)
+    }
+
+    /// A normal (unfaulted) answer to `target` succeeded: a waiting fault comes closer.
+    pub fn note_success(&mut self, target: Target) {
+        if let Some(front) = self.faults(target).front_mut() {
+            front.after = front.after.saturating_sub(1);
+        }
     }
 
     pub fn record(&mut self, target: Target, request: &Request) {
@@ -219,7 +248,8 @@ impl State {
         (self.serial, bytes)
     }
 
-    pub fn remember(&mut self, token: String, ttl: Duration, claims: Value) {
+    /// Stores an issued token; `claims["exp"]` (Unix seconds) is its wall-clock expiry.
+    pub fn remember(&mut self, token: String, ttl: Duration, expiry: Expiry, claims: Value) {
         if self.token_order.len() == MAX_TOKENS {
             if let Some(oldest) = self.token_order.pop_front() {
                 self.tokens.remove(&oldest);
@@ -231,6 +261,8 @@ impl State {
             Issued {
                 at: Instant::now(),
                 ttl,
+                expiry,
+                exp: claims["exp"].as_u64().unwrap_or(0),
                 revoked: false,
                 claims,
             },
@@ -244,7 +276,7 @@ impl State {
         let issued = self.tokens.get(token).ok_or(Invalid::Unknown)?;
         if issued.revoked {
             Err(Invalid::Revoked)
-        } else if issued.at.elapsed() >= issued.ttl {
+        } else if issued.is_expired(self.config.clock_skew_secs) {
             Err(Invalid::Expired)
         } else {
             Ok(issued)
@@ -272,15 +304,39 @@ mod tests {
     #[test]
     fn validity_follows_issue_revocation_and_ttl() {
         let mut s = state();
-        s.remember("t1".into(), Duration::from_secs(60), json!({}));
-        s.remember("t0".into(), Duration::ZERO, json!({}));
+        s.remember(
+            "t1".into(),
+            Duration::from_secs(60),
+            Expiry::Monotonic,
+            json!({}),
+        );
+        s.remember("t0".into(), Duration::ZERO, Expiry::Monotonic, json!({}));
+        let now = clock::unix_secs(0);
+        let wall = |exp: u64| json!({ "exp": exp });
+        s.remember(
+            "w1".into(),
+            Duration::ZERO,
+            Expiry::WallClock,
+            wall(now + 60),
+        );
+        s.remember(
+            "w0".into(),
+            Duration::from_secs(60),
+            Expiry::WallClock,
+            wall(now),
+        );
+        assert!(
+            s.check(Some("w1")).is_ok(),
+            "wall clock: exp decides, not ttl"
+        );
+        assert_eq!(s.check(Some("w0")).unwrap_err(), Invalid::Expired);
         assert!(s.check(Some("t1")).is_ok());
         assert_eq!(s.check(Some("t0")).unwrap_err(), Invalid::Expired);
         assert_eq!(s.check(Some("nope")).unwrap_err(), Invalid::Unknown);
         assert_eq!(s.check(None).unwrap_err(), Invalid::Missing);
-        assert_eq!(s.revoke_all(), 2);
+        assert_eq!(s.revoke_all(), 4);
         assert_eq!(s.check(Some("t1")).unwrap_err(), Invalid::Revoked);
-        assert_eq!(s.stats.tokens_issued, 2);
+        assert_eq!(s.stats.tokens_issued, 4);
     }
 
     #[test]
@@ -297,10 +353,33 @@ mod tests {
     }
 
     #[test]
+    fn waiting_and_endless_faults() {
+        let mut s = state();
+        let fault = |v| Fault::parse(&v).unwrap().1;
+        s.push_fault(
+            Target::Token,
+            fault(json!({ "after": 2, "count": "forever", "status": 500 })),
+        );
+        assert!(s.take_fault(Target::Token).is_none());
+        s.note_success(Target::Api);
+        s.note_success(Target::Token);
+        assert!(s.take_fault(Target::Token).is_none(), "one success so far");
+        s.note_success(Target::Token);
+        for _ in 0..1000 {
+            assert_eq!(s.take_fault(Target::Token).map(|f| f.status), Some(500));
+        }
+    }
+
+    #[test]
     fn reset_forgets_but_serials_and_noise_move_on() {
         let mut s = state();
         let (first, noise) = s.next_serial();
-        s.remember("t".into(), Duration::from_secs(60), json!({}));
+        s.remember(
+            "t".into(),
+            Duration::from_secs(60),
+            Expiry::Monotonic,
+            json!({}),
+        );
         s.stats.api_requests = 3;
         s.reset(MockConfig::new("a", "b"));
         assert_eq!(s.stats, MockStats::default());

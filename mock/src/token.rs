@@ -1,21 +1,27 @@
 //! The token endpoint: RFC 6749 §4.4 client credentials, with §2.3.1 client authentication
 //! and §5.2 error responses.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use crate::clock;
 use crate::codec;
-use crate::config::TokenFormat;
+use crate::config::{DpopMode, Expiry, MockConfig, TokenFormat};
+use crate::dpop::{self, ProofError};
+use crate::jose::Jws;
 use crate::request::Request;
 use crate::response::Response;
 use crate::server::Shared;
+use crate::state::State;
 
 /// Form parameters that become claims of their own rather than `extra`.
-const KNOWN_PARAMS: [&str; 6] = [
+const KNOWN_PARAMS: [&str; 8] = [
     "grant_type",
     "client_id",
     "client_secret",
+    "client_assertion",
+    "client_assertion_type",
     "scope",
     "audience",
     "resource",
@@ -94,7 +100,7 @@ pub fn handle(shared: &Shared, request: &Request) -> Response {
             .eq_ignore_ascii_case("basic")
             .then(|| credentials.trim())
     });
-    let (client_id, secret) = match basic {
+    let (mut client_id, secret) = match basic {
         Some(_) if field("client_secret").is_some() => {
             return invalid_request(
                 "Use one client authentication method: Basic or the form, not both.",
@@ -118,12 +124,42 @@ pub fn handle(shared: &Shared, request: &Request) -> Response {
     };
     let used_basic = basic.is_some();
     let mut state = shared.state();
-    let authenticated = !secret.is_empty()
-        && state
-            .config
-            .clients
-            .get(&client_id)
-            .is_some_and(|known| *known == secret);
+    let authenticated = match field("client_assertion") {
+        Some(_) if used_basic || field("client_secret").is_some() => {
+            return invalid_request(
+                "Use one client authentication method: an assertion or a secret, not both.",
+            )
+        }
+        Some(assertion) => {
+            let claimed = Claimed {
+                client_id: field("client_id"),
+                assertion_type: field("client_assertion_type"),
+                assertion,
+            };
+            match verify_assertion(shared, &state.config, request, &claimed) {
+                Ok(id) => {
+                    client_id = id;
+                    true
+                }
+                Err(Some(why)) => {
+                    return invalid_client(
+                        &format!("The client assertion was rejected: {why}"),
+                        false,
+                    )
+                }
+                // No key registered for the client: as unknown as a wrong secret.
+                Err(None) => false,
+            }
+        }
+        None => {
+            !secret.is_empty()
+                && state
+                    .config
+                    .clients
+                    .get(&client_id)
+                    .is_some_and(|known| *known == secret)
+        }
+    };
     if !authenticated {
         return invalid_client("Client authentication failed.", used_basic);
     }
@@ -145,10 +181,14 @@ pub fn handle(shared: &Shared, request: &Request) -> Response {
     }
 
     let config = state.config.clone();
+    let jkt = match dpop_binding(shared, &mut state, request) {
+        Ok(jkt) => jkt,
+        Err(refusal) => return refusal,
+    };
     let (serial, noise) = state.next_serial();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    // Whole seconds, as real providers write them: `exp` falls up to a second before
+    // "issued + ttl_secs".
+    let now = clock::unix_secs(config.clock_skew_secs);
     let extra: Map<String, Value> = form
         .iter()
         .filter(|(k, _)| !KNOWN_PARAMS.contains(&k.as_str()))
@@ -163,6 +203,9 @@ pub fn handle(shared: &Shared, request: &Request) -> Response {
         "exp": now.saturating_add(config.ttl_secs),
         "extra": extra,
     });
+    if let Some(jkt) = &jkt {
+        claims["cnf"] = json!({ "jkt": jkt });
+    }
     for (claim, param) in [
         ("scope", "scope"),
         ("aud", "audience"),
@@ -181,22 +224,171 @@ pub fn handle(shared: &Shared, request: &Request) -> Response {
             codec::b64url_encode(&noise)
         ),
     };
-    state.remember(token.clone(), Duration::from_secs(config.ttl_secs), claims);
+    let exp = claims["exp"].as_u64().unwrap_or(now);
+    state.remember(
+        token.clone(),
+        Duration::from_secs(config.ttl_secs),
+        config.expiry,
+        claims,
+    );
     drop(state);
+    let expires_in = match config.expiry {
+        Expiry::Monotonic => config.ttl_secs,
+        // What is left of the token's life by the whole-second clock at answer time.
+        Expiry::WallClock => exp.saturating_sub(clock::unix_secs(config.clock_skew_secs)),
+    };
 
     let mut body = json!({ "access_token": token });
-    if let Some(token_type) = &config.token_type {
+    if jkt.is_some() {
+        body["token_type"] = json!("DPoP");
+    } else if let Some(token_type) = &config.token_type {
         body["token_type"] = json!(token_type);
     }
-    if let Some(expires_in) = config.expires_in.render(config.ttl_secs) {
+    if let Some(expires_in) = config.expires_in.render(expires_in) {
         body["expires_in"] = expires_in;
     }
     if let Some(scope) = scope {
         body["scope"] = json!(scope);
     }
-    Response::json(200, &body)
+    let response = Response::json(200, &body)
         .header("Cache-Control", "no-store")
-        .header("Pragma", "no-cache")
+        .header("Pragma", "no-cache");
+    match (&config.dpop_nonce, config.dpop) {
+        // RFC 9449 §8.2: a fresh nonce may ride on any answer; here it is the current one.
+        (Some(nonce), DpopMode::Allowed | DpopMode::Required) => {
+            response.header("DPoP-Nonce", nonce)
+        }
+        _ => response,
+    }
+}
+
+/// RFC 9449 §5: the thumbprint to bind the token to, `None` for a Bearer token, or the
+/// refusal (`invalid_dpop_proof`, or `use_dpop_nonce` with the nonce to use).
+fn dpop_binding(
+    shared: &Shared,
+    state: &mut State,
+    request: &Request,
+) -> Result<Option<String>, Response> {
+    let config = &state.config;
+    if config.dpop == DpopMode::Off {
+        return Ok(None);
+    }
+    let refuse = |why: &str| oauth_error(400, "invalid_dpop_proof", why);
+    let proof = match dpop::proof_header(request) {
+        Ok(Some(proof)) => proof,
+        Ok(None) if config.dpop == DpopMode::Required => {
+            return Err(refuse("A DPoP proof is required."))
+        }
+        Ok(None) => return Ok(None),
+        Err(why) => return Err(refuse(&why)),
+    };
+    let expected = dpop::Expected {
+        method: &request.method,
+        urls: dpop::request_urls(&shared.base_url, request),
+        nonce: config.dpop_nonce.as_deref(),
+        access_token: None,
+        window_secs: config.dpop_iat_window_secs,
+        skew_secs: config.clock_skew_secs,
+    };
+    let keep = Duration::from_secs(2 * config.dpop_iat_window_secs + 1);
+    match dpop::verify(proof, &expected) {
+        Ok(proof) if state.dpop_jtis.insert(&proof.jti, keep) => Ok(Some(proof.jkt)),
+        Ok(_) => Err(refuse("The DPoP proof `jti` was used before.")),
+        Err(ProofError::Invalid(why)) => Err(refuse(&why)),
+        Err(ProofError::UseNonce) => {
+            let nonce = expected.nonce.unwrap_or_default();
+            Err(oauth_error(
+                400,
+                "use_dpop_nonce",
+                "Authorization server requires nonce in DPoP proof.",
+            )
+            .header("DPoP-Nonce", nonce))
+        }
+    }
+}
+
+/// RFC 7523 §2.2: the assertion type of `private_key_jwt` and federated credentials.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// What a request says about its assertion.
+struct Claimed<'a> {
+    client_id: Option<&'a str>,
+    assertion_type: Option<&'a str>,
+    assertion: &'a str,
+}
+
+/// RFC 7523 §3 / RFC 7521 §4.2: the authenticated client id, `Err(None)` when no key is
+/// registered for the client, or `Err(Some(why))` when the assertion is refused.
+fn verify_assertion(
+    shared: &Shared,
+    config: &MockConfig,
+    request: &Request,
+    claimed: &Claimed,
+) -> Result<String, Option<String>> {
+    let refuse = |why: String| Some(why);
+    let jws = Jws::parse(claimed.assertion);
+    // Without a form client_id the assertion's `sub` names the client (or its configured
+    // subject does, for federated credentials).
+    let (client_id, key) = match claimed.client_id {
+        Some(id) => (id.to_string(), config.assertion_keys.get(id)),
+        None => {
+            let sub = jws
+                .as_ref()
+                .ok()
+                .and_then(|jws| jws.claims["sub"].as_str())
+                .unwrap_or_default();
+            config
+                .assertion_keys
+                .iter()
+                .find(|(id, key)| key.subject.as_deref().unwrap_or(id) == sub)
+                .map_or((sub.to_string(), None), |(id, key)| (id.clone(), Some(key)))
+        }
+    };
+    let key = key.ok_or(None)?;
+    if claimed.assertion_type != Some(JWT_BEARER) {
+        return Err(refuse(format!(
+            "client_assertion_type must be {JWT_BEARER}."
+        )));
+    }
+    let jws = jws.map_err(|e| refuse(format!("it is {e}.")))?;
+    jws.verify_with(&key.key)
+        .map_err(|e| refuse(format!("{e}.")))?;
+    let claims = &jws.claims;
+    let expect = |claim: &str, wanted: &str| {
+        if claims[claim].as_str() == Some(wanted) {
+            Ok(())
+        } else {
+            Err(refuse(format!("`{claim}` must be {wanted:?}.")))
+        }
+    };
+    expect("iss", key.issuer.as_deref().unwrap_or(&client_id))?;
+    expect("sub", key.subject.as_deref().unwrap_or(&client_id))?;
+    let mut accepted = dpop::request_urls(&shared.base_url, request);
+    accepted.extend(dpop::normalise_url(&shared.base_url));
+    let audiences: Vec<&str> = match &claims["aud"] {
+        Value::String(aud) => vec![aud.as_str()],
+        Value::Array(auds) => auds.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let fits = |aud: &&str| {
+        key.audience.as_deref() == Some(*aud)
+            || dpop::normalise_url(aud).is_some_and(|aud| accepted.contains(&aud))
+    };
+    if !audiences.iter().any(fits) {
+        return Err(refuse(
+            "`aud` must contain the token endpoint URL or the issuer.".into(),
+        ));
+    }
+    let now = clock::unix_now(config.clock_skew_secs);
+    match claims["exp"].as_f64() {
+        Some(exp) if exp > now => {}
+        Some(_) => return Err(refuse("it expired (`exp`).".into())),
+        None => return Err(refuse("it has no numeric `exp`.".into())),
+    }
+    if claims["nbf"].as_f64().is_some_and(|nbf| nbf > now) {
+        return Err(refuse("it is not valid yet (`nbf`).".into()));
+    }
+    Ok(client_id)
 }
 
 /// RFC 6749 §2.3.1: `base64(urlencode(id) ":" urlencode(secret))`, each part form-decoded.

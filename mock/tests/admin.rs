@@ -65,8 +65,10 @@ fn config_merges_returns_everything_and_refuses_typos() {
         reply.json(),
         json!({
             "ttl_secs": 5, "expires_in": "number", "token_type": "Bearer", "token_format": "jwt",
+            "expiry": "monotonic", "clock_skew_secs": 0, "tls_certificate": "valid",
+            "dpop": "off", "dpop_nonce": null, "dpop_api_nonce": null, "dpop_iat_window_secs": 60,
             "token_delay_ms": 0, "require_scope": false, "allowed_scopes": null,
-            "clients": { "demo-client": "demo-secret", "b": "s" },
+            "clients": { "demo-client": "demo-secret", "b": "s" }, "assertion_keys": {},
             "require_headers": ["tenant-code", "api-version"],
         })
     );

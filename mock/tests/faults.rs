@@ -187,3 +187,30 @@ fn malformed_faults_are_refused_whole() {
 fn push_fault_panics_on_a_typo() {
     MockServer::start().push_fault(json!({ "stauts": 500 }));
 }
+
+#[test]
+fn raw_faults_send_their_bytes_exactly_then_close() {
+    let mock = MockServer::start();
+    let evil = "HTTP/1.1 200 OK\r\nX-Injected: 1\r\nSet-Cookie: a=b\r\n\r\nHTTP/1.1 200 OK\r\n";
+    let reply = post_json(
+        &mock,
+        "/admin/fault",
+        &json!({ "target": "api", "kind": "raw", "body": evil }),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let mut conn = Conn::open(&mock);
+    conn.send("GET", "/api/x", &[], b"");
+    let mut answer = Vec::new();
+    std::io::Read::read_to_end(&mut TakeRest(&mut conn), &mut answer).unwrap();
+    assert_eq!(answer, evil.as_bytes());
+    assert_eq!(mock.stats().api_requests, 1);
+}
+
+/// Reads whatever the mock sends until it closes.
+struct TakeRest<'a>(&'a mut Conn<std::net::TcpStream>);
+
+impl std::io::Read for TakeRest<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read_some(buf)
+    }
+}

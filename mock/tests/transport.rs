@@ -4,7 +4,7 @@ mod support;
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -238,37 +238,6 @@ fn tls_mode_serves_localhost_with_the_written_ca() {
     assert!(tls_conn(&mock, &ca_path, "example.com").is_err());
     drop(mock);
     let _ = std::fs::remove_dir_all(dir);
-}
-
-/// A rustls client trusting only `ca_pem`, sending SNI `server_name`, to the mock's port.
-fn tls_conn(
-    mock: &MockServer,
-    ca_pem: &std::path::Path,
-    server_name: &str,
-) -> std::io::Result<Conn<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, ServerName};
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca_pem).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let name = ServerName::try_from(server_name.to_string()).unwrap();
-    let client = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let tcp = TcpStream::connect(("127.0.0.1", mock.port()))?;
-    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut stream = rustls::StreamOwned::new(client, tcp);
-    // Drive the handshake now so that a certificate error surfaces here.
-    while stream.conn.is_handshaking() {
-        stream.conn.complete_io(&mut stream.sock)?;
-    }
-    Ok(Conn::over(stream))
 }
 
 /// Collects what `cli_run` writes to "stdout".

@@ -308,5 +308,26 @@ namespace Tokenward.Tests
                 }
             }
         }
+    
+
+        [Test]
+        private static void MaxResponseBytesCapsTheBodySendReads()
+        {
+            TokenClientOptions options = Mock.Options();
+            options.MaxResponseBytes = 64;
+            using (var client = new TokenClient(options))
+            {
+                Mock.Fault("{\"target\":\"api\",\"status\":200,\"body\":\"" + new string('x', 64) + "\"}");
+                using (TokenwardResponse response = client.Send("GET", Mock.Url + "/api/items"))
+                {
+                    Assert.Equal(64, response.Body.Length, "a body of exactly the cap is read");
+                }
+                Mock.Fault("{\"target\":\"api\",\"status\":200,\"body\":\"" + new string('x', 65) + "\"}");
+                TokenwardBadResponseException tooLong = Assert.Throws<TokenwardBadResponseException>(
+                    () => client.Send("GET", Mock.Url + "/api/items"), "a body over the cap");
+                Assert.Contains("64-byte limit", tooLong.Message, "the message names the cap");
+                Assert.True(client.GetToken().Length > 0, "the token is unaffected: the cap is for API bodies");
+            }
+        }
     }
 }

@@ -2,6 +2,8 @@
 //! the mock sends (no client library smoothing anything over).
 #![allow(dead_code)]
 
+pub mod jose;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -158,6 +160,11 @@ impl<S: Read + Write> Conn<S> {
         Ok(line.trim_end_matches(['\r', '\n']).to_string())
     }
 
+    /// Reads whatever bytes are available (0 at EOF), without parsing.
+    pub fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reader.read(buf)
+    }
+
     /// True when the server closed the connection: EOF with no further bytes.
     pub fn is_closed_by_peer(&mut self) -> bool {
         let mut rest = Vec::new();
@@ -284,4 +291,35 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
+}
+
+/// A rustls client trusting only `ca_pem`, sending SNI `server_name`, to the mock's port.
+pub fn tls_conn(
+    mock: &MockServer,
+    ca_pem: &std::path::Path,
+    server_name: &str,
+) -> std::io::Result<Conn<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_pem).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = ServerName::try_from(server_name.to_string()).unwrap();
+    let client = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", mock.port()))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut stream = rustls::StreamOwned::new(client, tcp);
+    // Drive the handshake now so that a certificate error surfaces here.
+    while stream.conn.is_handshaking() {
+        stream.conn.complete_io(&mut stream.sock)?;
+    }
+    Ok(Conn::over(stream))
 }

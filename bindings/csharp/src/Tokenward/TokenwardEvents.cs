@@ -25,7 +25,7 @@ namespace Tokenward
         /// <summary>A transient failure; retrying after a delay.</summary>
         RetryScheduled = 5,
 
-        /// <summary>A token was evicted by <see cref="TokenClient.Invalidate"/>.</summary>
+        /// <summary>A token was evicted: by <see cref="TokenClient.Invalidate"/>, or by <see cref="TokenClient.Send"/> after the API answered 401.</summary>
         Invalidated = 6,
     }
 
@@ -106,7 +106,18 @@ namespace Tokenward
             try
             {
                 EventSink sink = GCHandle.FromIntPtr(userData).Target as EventSink;
-                EventHandler<TokenwardEventArgs> handlers = sink == null ? null : sink._handlers;
+                if (sink == null)
+                {
+                    return;
+                }
+                TokenClient owner;
+                if (nativeEvent.Kind == (int)TokenwardEventKind.Invalidated && sink._owner.TryGetTarget(out owner))
+                {
+                    // The core evicted a token (also inside Send, before its retry): from now on
+                    // no caller may get it from the memo. Done before any handler runs.
+                    owner.OnTokenEvicted();
+                }
+                EventHandler<TokenwardEventArgs> handlers = sink._handlers;
                 if (handlers == null)
                 {
                     return;

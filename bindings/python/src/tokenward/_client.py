@@ -13,7 +13,7 @@ import json
 from typing import Any, Dict, Mapping, Optional
 
 from . import _native
-from ._encoding import Body, body_bytes, c_string, describe_url, encode, format_headers, json_default
+from ._encoding import Body, body_bytes, c_string, describe_url, encode, header_pairs, json_default, parse_headers
 from ._errors import Error, InvalidArgumentError
 from ._events import EventCallback
 from ._memo import MemoizedClient, monotonic_ns
@@ -176,25 +176,32 @@ class Client(MemoizedClient):
         """Send an API request with the token and the configured headers, through the
         core's own HTTP transport (for code without an HTTP client of its own).
 
-        ``headers`` are added after ``Authorization`` and the configured static headers and
-        must not contain ``Authorization``. On a 401 the core invalidates the token the
+        ``headers`` are added after ``Authorization`` and the configured static headers; the
+        core checks them (names are RFC 9110 tokens, values have no control characters) and
+        refuses those the transport or tokenward sets: ``Authorization``,
+        ``Proxy-Authorization``, ``Host``, ``Content-Length``, ``Transfer-Encoding``,
+        ``Connection``, ``TE``, ``Upgrade``. On a 401 the core invalidates the token the
         request carried, fetches a new one and re-sends the request once. A URL whose
         origin is not in ``api_base_urls`` (when configured) is refused before anything is
-        sent. Blocks at most the request timeout (plus a token fetch); thread-safe.
+        sent; a redirect to another origin carries none of the client's headers and of
+        ``headers`` only ``Accept``, ``Accept-Language``, ``User-Agent`` and
+        ``Content-Type``. Blocks at most the request timeout (plus a token fetch);
+        thread-safe.
 
         Returns a :class:`Response` for every status except these, which raise:
-        401 again after the retry → :class:`UnauthorizedError`; 403 →
-        :class:`ForbiddenError`; refused URL, bad method or header →
+        401 again after the retry, or at once for a token issued right after the API rejected
+        another → :class:`UnauthorizedError`; 403 → :class:`ForbiddenError`; a URL outside
+        ``api_base_urls`` → :class:`ForeignOriginError`; bad method, URL or header →
         :class:`InvalidArgumentError`; token failures → their :class:`Error` subclass;
         transport failures → :class:`NetworkError`, :class:`TimeoutError`, :class:`TlsError`.
         """
         method_bytes = c_string(method, "method")
         url_bytes = c_string(url, "URL")
-        header_bytes = format_headers(headers) if headers else None
+        pairs = header_pairs(headers) if headers else []
         data = body_bytes(body)
         handle = self._enter()
         try:
-            response, status, content = _native.send(handle, method_bytes, url_bytes, header_bytes, data)
+            response, status, content = _native.send(handle, method_bytes, url_bytes, pairs, data)
         finally:
             # The core may have replaced the token (a 401 makes it invalidate and refetch),
             # so the memo must not outlive this call.
@@ -205,3 +212,39 @@ class Client(MemoizedClient):
         except BaseException:
             _native.free_response(response)
             raise
+
+    # -- hooks for the adapters ------------------------------------------------------------
+
+    def headers_for(self, method: str, url: str) -> Dict[str, str]:
+        """The headers for one request to ``url`` by another HTTP client: ``Authorization``
+        first, then the configured static headers — provided ``url`` may carry them.
+
+        Raises :class:`ForeignOriginError` when ``api_base_urls`` is configured and ``url``
+        is of another origin (nothing is handed out), :class:`InvalidArgumentError` for a
+        malformed method or URL, and the token fetch's errors. Blocks like :meth:`token`.
+        """
+        method_bytes = c_string(method, "method")
+        url_bytes = c_string(url, "URL")
+        handle = self._enter()
+        try:
+            text = _native.headers_for(handle, method_bytes, url_bytes)
+        finally:
+            self._exit()
+        return parse_headers(text)
+
+    def _recover(self, authorization: str, status: int, body: Optional[bytes]) -> bool:
+        """After the API answered a request that carried ``authorization`` (from
+        :meth:`headers_for`): whether to re-send it once with new headers (the core found
+        the token rejected — 401, or a GraphQL ``UNAUTHENTICATED`` with
+        ``graphql_auth_errors`` — and invalidated it). Raises :class:`UnauthorizedError`
+        when the core refuses: the API rejects freshly issued tokens."""
+        handle = self._enter()
+        try:
+            resend = _native.recover(handle, encode(authorization), status, body)
+            if resend:
+                # The core invalidated the token (or found it already replaced): the memo,
+                # which may hold it, must not answer with it again.
+                self._drop_memo()
+            return resend
+        finally:
+            self._exit()

@@ -1,20 +1,20 @@
 """Python values to the bytes the C ABI takes, and header text back to a dict.
 
-Strings cross as NUL-terminated UTF-8. Everything that would change the meaning of a
-value on its way through C (a NUL cutting it short, CR/LF splitting a header line) is
-refused here with :class:`~tokenward.InvalidArgumentError`; everything else is left for
-the core to validate, so every language gets the same answer.
+Strings cross as NUL-terminated UTF-8. What would change the meaning of a value on its
+way through C (a NUL cutting it short) is refused here with
+:class:`~tokenward.InvalidArgumentError`; everything else (header names and values
+included) is left for the core to validate, so every language gets the same answer.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from ._errors import InvalidArgumentError
 
-__all__ = ["Body", "body_bytes", "c_string", "describe_url", "encode", "format_headers", "json_default", "parse_headers"]
+__all__ = ["Body", "body_bytes", "c_string", "describe_url", "encode", "header_pairs", "json_default", "parse_headers"]
 
 #: What :meth:`Client.request` accepts as a body; ``str`` is sent as UTF-8.
 Body = Union[bytes, bytearray, memoryview, str]
@@ -30,7 +30,8 @@ def encode(text: str) -> bytes:
 
 
 def parse_headers(text: str) -> Dict[str, str]:
-    """``"Name: value\\r\\n"`` lines (as ``tw_client_headers`` writes them) to a dict."""
+    """``"Name: value\\r\\n"`` lines (as ``tw_client_headers`` and
+    ``tw_client_headers_for`` write them) to a dict."""
     headers: Dict[str, str] = {}
     for line in text.split("\r\n"):
         if line:
@@ -39,28 +40,22 @@ def parse_headers(text: str) -> Dict[str, str]:
     return headers
 
 
-def format_headers(headers: Mapping[str, str]) -> bytes:
-    """``"Name: value\\r\\n"`` lines for ``tw_client_send``.
+def header_pairs(headers: Mapping[str, str]) -> List[Tuple[bytes, bytes]]:
+    """Name/value pairs for ``tw_client_send_pairs``; the core validates them.
 
-    CR, LF and NUL are refused here because they would split or cut a line, turning one
-    header into two before the core could validate it (header smuggling).
+    Only NUL is refused here: a C string ends at it, so the core would see a shorter name
+    or value than the caller wrote.
     """
-    lines: List[str] = []
+    pairs: List[Tuple[bytes, bytes]] = []
     for name, value in headers.items():
         if not isinstance(name, str) or not isinstance(value, str):
             raise TypeError("tokenward: request header names and values must be str.")
-        for part, what in ((name, "name"), (value, "value")):
-            if "\r" in part or "\n" in part or "\0" in part:
-                raise InvalidArgumentError(
-                    f"tokenward: request header {what} {name!r} contains CR, LF or NUL; "
-                    f"the request was not sent."
-                )
-        if ":" in name:
+        if "\0" in name or "\0" in value:
             raise InvalidArgumentError(
-                f"tokenward: request header name {name!r} contains ':'; the request was not sent."
+                f"tokenward: request header {name!r} contains NUL; the request was not sent."
             )
-        lines.append(f"{name}: {value}\r\n")
-    return encode("".join(lines))
+        pairs.append((encode(name), encode(value)))
+    return pairs
 
 
 def c_string(text: str, what: str) -> bytes:

@@ -16,7 +16,8 @@ reading it takes no lock:
   fetch in flight).
 
 The memo is dropped on ``invalidate()``, ``set_client_secret()``, ``request()`` (a 401
-makes the core invalidate the token it sent), ``close()`` and in a forked child. A
+makes the core invalidate the token it sent), an adapter's recovery that makes the core
+invalidate the token a request carried (``_recover``), ``close()`` and in a forked child. A
 generation counter, bumped by every drop, keeps a load that began before a drop from
 storing what it read; and a memo is only ever replaced by one read later, so concurrent
 loads finishing out of order never bring back an older token.

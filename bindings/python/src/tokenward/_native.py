@@ -19,6 +19,7 @@ from ctypes import (
     Structure,
     byref,
     c_char_p,
+    c_int,
     c_int32,
     c_size_t,
     c_uint8,
@@ -27,7 +28,7 @@ from ctypes import (
     c_void_p,
     create_string_buffer,
 )
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ._errors import Error, error_class
 
@@ -45,11 +46,13 @@ __all__ = [
     "event_fields",
     "free_client",
     "free_response",
+    "headers_for",
     "invalidate",
     "lib",
     "library_path",
     "new_client",
     "read_token_window",
+    "recover",
     "response_header",
     "send",
     "set_client_secret",
@@ -178,6 +181,7 @@ NO_EVENT_FN = EVENT_FN()
 
 _size_p = POINTER(c_size_t)
 _u64_p = POINTER(c_uint64)
+_strings = POINTER(c_char_p)
 
 #: Every native function this package calls: name -> (restype, argtypes). Declared on
 #: :data:`lib` at import; the header drift test compares this table with the C header.
@@ -194,15 +198,35 @@ DECLARATIONS: Dict[str, Tuple[Any, List[Any]]] = {
         [ClientHandle, c_char_p, c_size_t, _size_p, _u64_p, _u64_p],
     ),
     "tw_client_headers": (c_int32, [ClientHandle, c_char_p, c_size_t, _size_p]),
+    "tw_client_headers_for": (
+        c_int32,
+        [ClientHandle, c_char_p, c_char_p, c_char_p, c_size_t, _size_p],
+    ),
+    # `body` is `const uint8_t *`; c_char_p passes a bytes object's buffer as is (embedded
+    # NULs included: the length travels separately).
+    "tw_client_recover": (
+        c_int32,
+        [ClientHandle, c_char_p, c_uint16, c_char_p, c_size_t, POINTER(c_int)],
+    ),
     "tw_client_invalidate": (c_int32, [ClientHandle, c_char_p]),
     "tw_client_set_client_secret": (c_int32, [ClientHandle, c_char_p]),
     "tw_client_stats": (c_int32, [ClientHandle, c_char_p, c_size_t, _size_p]),
     "tw_client_set_event_callback": (c_int32, [ClientHandle, EVENT_FN, c_void_p]),
-    # `body` is `const uint8_t *`; c_char_p passes a bytes object's buffer as is (embedded
-    # NULs included: the length travels separately).
-    "tw_client_send": (
+    # Header names and values travel as two arrays of C strings, one pair per index, so
+    # no header text is built (or split) on the way. `body` as for tw_client_recover.
+    "tw_client_send_pairs": (
         c_int32,
-        [ClientHandle, c_char_p, c_char_p, c_char_p, c_char_p, c_size_t, POINTER(ResponseHandle)],
+        [
+            ClientHandle,
+            c_char_p,
+            c_char_p,
+            _strings,
+            _strings,
+            c_size_t,
+            c_char_p,
+            c_size_t,
+            POINTER(ResponseHandle),
+        ],
     ),
     "tw_response_status": (c_uint16, [ResponseHandle]),
     "tw_response_body": (POINTER(c_uint8), [ResponseHandle, _size_p]),
@@ -307,6 +331,13 @@ def client_headers(handle: ClientHandle) -> str:
     return _read(lib.tw_client_headers, handle) or ""
 
 
+def headers_for(handle: ClientHandle, method: bytes, url: bytes) -> str:
+    """``tw_client_headers_for``: the ``"Name: value\r\n"`` lines for one request to
+    ``url``, Authorization first; raises :class:`ForeignOriginError` for a URL the client
+    may not send them to."""
+    return _read(lib.tw_client_headers_for, handle, method, url) or ""
+
+
 def client_stats(handle: ClientHandle) -> str:
     """``tw_client_stats``: the counters as JSON text."""
     return _read(lib.tw_client_stats, handle) or ""
@@ -336,16 +367,24 @@ def free_client(handle: ClientHandle) -> None:
 
 
 def send(
-    handle: ClientHandle, method: bytes, url: bytes, headers: Optional[bytes], body: Optional[bytes]
+    handle: ClientHandle,
+    method: bytes,
+    url: bytes,
+    headers: Sequence[Tuple[bytes, bytes]],
+    body: Optional[bytes],
 ) -> Tuple[ResponseHandle, int, bytes]:
-    """``tw_client_send``: (response handle, HTTP status, body copy).
+    """``tw_client_send_pairs``: (response handle, HTTP status, body copy). The core checks
+    every header pair; no header text is built here.
 
     The caller owns the returned response handle and must pass it to
     :func:`free_response`; if copying out the status or body fails, it is freed here.
     """
     response = ResponseHandle()
     length = 0 if body is None else len(body)
-    check(lib.tw_client_send(handle, method, url, headers, body, length, byref(response)))
+    count = len(headers)
+    names = (c_char_p * count)(*(name for name, _ in headers))
+    values = (c_char_p * count)(*(value for _, value in headers))
+    check(lib.tw_client_send_pairs(handle, method, url, names, values, count, body, length, byref(response)))
     if not response:
         raise Error("tokenward: the native library returned TW_OK without a response.")
     try:
@@ -357,6 +396,16 @@ def send(
         lib.tw_response_free(response)
         raise
     return response, status, data
+
+
+def recover(handle: ClientHandle, authorization: bytes, status: int, body: Optional[bytes]) -> bool:
+    """``tw_client_recover``: whether to re-send after this answer (the token it carried was
+    rejected and invalidated). Raises :class:`UnauthorizedError` when the core refuses a
+    re-send (the API rejects freshly issued tokens)."""
+    resend = c_int(0)
+    length = 0 if body is None else len(body)
+    check(lib.tw_client_recover(handle, authorization, status, body, length, byref(resend)))
+    return bool(resend.value)
 
 
 def response_header(response: ResponseHandle, name: bytes) -> Optional[str]:

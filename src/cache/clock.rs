@@ -1,7 +1,7 @@
 //! A cheap monotonic clock read for the cache-hit path.
 //!
-//! A precise `Instant::now()` costs ~29 ns on the VMs we measured (BENCHMARKS.md), half the
-//! budget of a cache hit. On 64-bit Linux the hit path instead compares
+//! A precise `Instant::now()` costs ~29 ns on the VMs we measured (BENCHMARKS.md), more than
+//! a whole cache hit does now. On 64-bit Linux the hit path instead compares
 //! `CLOCK_MONOTONIC_COARSE` (the same clock as `Instant`, read without a syscall or TSC
 //! conversion, ~5 ns) against a deadline that was pulled earlier when it was stored. A
 //! coarse reading is never later than the precise time; it lags by up to a few timer ticks
@@ -9,6 +9,9 @@
 //! earlier by `max(4 resolution steps, 20 ms)`. The fast check can then only say "not
 //! fresh" early (and the precise path decides), not "fresh" late. Tokens are refreshed
 //! seconds to minutes before expiry, so the 20 ms cost nothing.
+
+// Reading `CLOCK_MONOTONIC_COARSE` is a libc call.
+#![allow(unsafe_code)]
 
 use std::time::Instant;
 
@@ -76,8 +79,9 @@ pub(crate) fn coarse_now() -> Nanos {
     sys::coarse()
 }
 
-/// `deadline` expressed for comparison with [`coarse_now`], pulled earlier by one coarse
-/// resolution step; 0 (never fresh) where the coarse clock is unavailable.
+/// `deadline` expressed for comparison with [`coarse_now`], pulled earlier by
+/// `max(4 resolution steps, 20 ms)` (see the module docs); 0 (never fresh) where the coarse
+/// clock is unavailable or the deadline has passed.
 pub(crate) fn coarse_deadline(deadline: Instant) -> Nanos {
     let (Some(now_ns), Some(step)) = (sys::precise(), sys::coarse_resolution()) else {
         return 0;

@@ -1,4 +1,4 @@
-//! Access tokens, what they were asked for, and when they must be refreshed (DESIGN.md §3).
+//! Access tokens, what they were asked for, and when they must be refreshed.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -109,6 +109,15 @@ impl fmt::Debug for TokenRequest {
             .field("resource", &self.resource)
             .finish()
     }
+}
+
+/// A token as the server issued it, before the cache gives it a schedule.
+pub(crate) struct Fetched {
+    pub(crate) value: String,
+    pub(crate) lifetime: Duration,
+    /// Taken before the request that produced the token was sent.
+    pub(crate) issued: Instant,
+    pub(crate) granted_scope: Option<String>,
 }
 
 /// A cached access token. Cheap to clone (one `Arc`); the token text is zeroized when the
@@ -280,44 +289,6 @@ impl fmt::Debug for AccessToken {
     }
 }
 
-/// The lifetime a JWT declares (`exp - iat`), used when the server sends no `expires_in`.
-/// Only the payload is read; tokenward does not (and need not) verify the signature.
-pub(crate) fn jwt_lifetime(token: &str) -> Option<Duration> {
-    let mut parts = token.split('.');
-    let (_header, payload) = (parts.next()?, parts.next()?);
-    parts.next()?;
-    let bytes = base64url_decode(payload)?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    let exp = claims.get("exp")?.as_f64()?;
-    let iat = claims.get("iat")?.as_f64()?;
-    let secs = exp - iat;
-    (secs.is_finite() && secs > 0.0).then(|| Duration::from_secs_f64(secs.min(1e10)))
-}
-
-fn base64url_decode(input: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(input.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in input.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' | b'+' => 62,
-            b'_' | b'/' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        acc = (acc << 6) | v as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,18 +345,6 @@ mod tests {
         assert_eq!(a.scope_param().as_deref(), Some("b a"));
         assert_eq!(b.scope_param().as_deref(), Some("a b"));
         assert_ne!(a.key(), TokenRequest::new().scope("a b").key());
-    }
-
-    #[test]
-    fn jwt_lifetime_reads_exp_minus_iat() {
-        // {"alg":"none"} . {"iat":1000,"exp":1600} . sig
-        let token = "eyJhbGciOiJub25lIn0.eyJpYXQiOjEwMDAsImV4cCI6MTYwMH0.c2ln";
-        assert_eq!(jwt_lifetime(token), Some(secs(600)));
-        assert_eq!(jwt_lifetime("opaque-token"), None);
-        assert_eq!(jwt_lifetime("a.b.c"), None);
-        // exp before iat is not a lifetime.
-        let bad = "eyJhbGciOiJub25lIn0.eyJpYXQiOjE2MDAsImV4cCI6MTAwMH0.c2ln";
-        assert_eq!(jwt_lifetime(bad), None);
     }
 
     #[test]

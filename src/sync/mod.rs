@@ -1,6 +1,6 @@
 //! The locks every client uses: `std::sync` locks that can be held across `fork()`.
 //!
-//! Why not `parking_lot` (which DESIGN.md names): its waiters are queued in a process-wide
+//! Why not `parking_lot`: its waiters are queued in a process-wide
 //! userspace table. After a `fork()` the child inherits the queue entries of parent threads
 //! that do not exist in it, and unlocking may hand the lock to one of those ghosts — the
 //! child then deadlocks on its next call (reproduced: Python `os.fork()` while three threads
@@ -14,11 +14,19 @@
 //! call that could panic, and a poisoned cache must not take the process down.
 //!
 //! Each lock can be taken by the fork handlers and kept without a guard on the stack
-//! (`fork_lock` / `fork_unlock`): the guard is parked inside the lock itself.
+//! ([`ForkLock`]): the guard is parked inside the lock itself. Only `fork` calls those
+//! methods; every other module just lists its locks (see [`fork::ForkAware`]).
+
+// Parking a lock guard across `fork()` and the `pthread_atfork` registry need `unsafe`.
+#![allow(unsafe_code)]
 
 use std::cell::UnsafeCell;
 use std::sync::{self, PoisonError};
 use std::time::Instant;
+
+pub(crate) mod fork;
+
+pub(crate) use fork::ForkAware;
 
 pub(crate) type MutexGuard<'a, T> = sync::MutexGuard<'a, T>;
 
@@ -84,6 +92,46 @@ impl<T: 'static> Mutex<T> {
     pub(crate) unsafe fn fork_unlock(&self) {
         // SAFETY: only the forking thread touches `fork_guard`.
         drop(unsafe { (*self.fork_guard.get()).take() });
+    }
+}
+
+/// A lock the fork hooks hold from before `fork()` until after it, in both processes.
+pub(crate) trait ForkLock {
+    /// Take the lock and keep it until [`ForkLock::fork_unlock`].
+    ///
+    /// # Safety
+    /// Only from a `pthread_atfork` prepare handler, paired with `fork_unlock` on the same
+    /// thread, and the lock must not be dropped in between.
+    unsafe fn fork_lock(&self);
+
+    /// Release the lock taken by [`ForkLock::fork_lock`].
+    ///
+    /// # Safety
+    /// Only from the parent or child handler after `fork_lock`, on the same thread.
+    unsafe fn fork_unlock(&self);
+}
+
+impl<T: Send + 'static> ForkLock for Mutex<T> {
+    unsafe fn fork_lock(&self) {
+        // SAFETY: forwarded caller contract.
+        unsafe { Mutex::fork_lock(self) }
+    }
+
+    unsafe fn fork_unlock(&self) {
+        // SAFETY: forwarded caller contract.
+        unsafe { Mutex::fork_unlock(self) }
+    }
+}
+
+impl<T: Send + Sync + 'static> ForkLock for RwLock<T> {
+    unsafe fn fork_lock(&self) {
+        // SAFETY: forwarded caller contract.
+        unsafe { RwLock::fork_lock(self) }
+    }
+
+    unsafe fn fork_unlock(&self) {
+        // SAFETY: forwarded caller contract.
+        unsafe { RwLock::fork_unlock(self) }
     }
 }
 
@@ -188,11 +236,9 @@ mod tests {
         // SAFETY: paired on this thread; `mutex` outlives both calls.
         unsafe { mutex.fork_lock() };
         assert!(mutex.inner.try_lock().is_err());
-        // SAFETY: between fork_lock and fork_unlock.
-        unsafe { *mutex.fork_data() = 2 };
         // SAFETY: after fork_lock on this thread.
         unsafe { mutex.fork_unlock() };
-        assert_eq!(*mutex.lock(), 2);
+        assert_eq!(*mutex.lock(), 1);
 
         let rw = RwLock::new(());
         // SAFETY: as above.

@@ -1,16 +1,16 @@
 //! The HTTP transport: one ureq agent per client over rustls, with the client's trust
 //! roots, timeouts and proxy; bodies read with a size cap; redirects never followed here.
 
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::sync::Mutex;
-use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use crate::sync::{ForkLock, Mutex};
+use ureq::tls::{RootCerts, TlsConfig};
+
+use super::tls::{trust_roots, TlsFiles, TlsMaterial};
 use ureq::RequestExt;
 
-use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
-use crate::fork;
+use crate::sync::fork;
 
 /// One HTTP exchange to perform.
 pub(crate) struct Outgoing<'a> {
@@ -58,9 +58,19 @@ struct Settings {
 }
 
 impl Transport {
-    pub(crate) fn new(config: &Config) -> Result<Transport> {
-        let roots = trust_roots(&config.tls.extra_roots);
-        let proxy = match &config.proxy {
+    /// Read the TLS files and build the agent. Errors: [`ErrorKind::Config`] when a file
+    /// cannot be read or parsed (they were checked when the configuration was built, so
+    /// only a file changed since can fail here) or the proxy is unusable.
+    pub(crate) fn new(
+        tls: &TlsFiles,
+        proxy: Option<&str>,
+        connect_timeout: Duration,
+    ) -> Result<Transport> {
+        let material = TlsMaterial::load(tls).map_err(|problems| {
+            Error::config(format!("configuration rejected: {}.", problems.join("; ")))
+        })?;
+        let roots = trust_roots(&material.extra_roots);
+        let proxy = match proxy {
             Some(p) => Some(
                 ureq::Proxy::new(p)
                     .map_err(|e| Error::config(format!("`proxy` is not usable: {e}")))?,
@@ -69,9 +79,9 @@ impl Transport {
         };
         let settings = Settings {
             roots,
-            client_cert: config.tls.client_cert.clone(),
+            client_cert: material.client_cert,
             proxy,
-            connect_timeout: config.connect_timeout,
+            connect_timeout,
         };
         let agent = build_agent(&settings);
         Ok(Transport {
@@ -93,18 +103,9 @@ impl Transport {
         slot.1.clone()
     }
 
-    /// # Safety
-    /// Only from the `pthread_atfork` prepare handler; paired with `fork_unlock`.
-    pub(crate) unsafe fn fork_lock(&self) {
-        // SAFETY: paired with `fork_unlock` on this thread.
-        unsafe { self.agent.fork_lock() };
-    }
-
-    /// # Safety
-    /// Only from the `pthread_atfork` parent/child handler, after `fork_lock`.
-    pub(crate) unsafe fn fork_unlock(&self) {
-        // SAFETY: locked by `fork_lock` on this thread.
-        unsafe { self.agent.fork_unlock() };
+    /// The agent lock, for the fork hooks (`crate::sync::fork`).
+    pub(crate) fn fork_locks<'a>(&'a self, visit: &mut dyn FnMut(&'a dyn ForkLock)) {
+        visit(&self.agent);
     }
 
     /// Perform one exchange. Any HTTP status is a successful `Reply`; errors are transport
@@ -131,6 +132,7 @@ impl Transport {
                 ErrorKind::InvalidArgument,
                 format!("The request to {} is not valid HTTP: {e}", out.url),
             )
+            .with_source(e)
         })?;
         let agent = self.agent();
         let mut response = request
@@ -164,6 +166,11 @@ impl Transport {
     }
 }
 
+/// Whether `proxy` is a usable proxy URL; the reason when it is not.
+pub(crate) fn check_proxy(proxy: &str) -> std::result::Result<(), String> {
+    ureq::Proxy::new(proxy).map(drop).map_err(|e| e.to_string())
+}
+
 fn build_agent(s: &Settings) -> ureq::Agent {
     let tls = TlsConfig::builder()
         .root_certs(s.roots.clone())
@@ -181,32 +188,6 @@ fn build_agent(s: &Settings) -> ureq::Agent {
         .max_idle_age(Duration::from_secs(30))
         .build()
         .new_agent()
-}
-
-/// The OS trust store (read once per process) plus the configured extra CA. Falls back to
-/// the bundled Mozilla roots when the OS store is empty (minimal containers) and no extra CA
-/// is configured. Verification is never switched off.
-fn trust_roots(extra: &[Certificate<'static>]) -> RootCerts {
-    static OS_ROOTS: OnceLock<Arc<Vec<Certificate<'static>>>> = OnceLock::new();
-    let os = OS_ROOTS.get_or_init(|| {
-        let found = rustls_native_certs::load_native_certs();
-        Arc::new(
-            found
-                .certs
-                .iter()
-                .map(|der| Certificate::from_der(der.as_ref()).to_owned())
-                .collect(),
-        )
-    });
-    match (os.is_empty(), extra.is_empty()) {
-        (true, true) => RootCerts::WebPki,
-        (false, true) => RootCerts::Specific(os.clone()),
-        _ => {
-            let mut all: Vec<Certificate<'static>> = os.as_ref().clone();
-            all.extend(extra.iter().cloned());
-            RootCerts::Specific(Arc::new(all))
-        }
-    }
 }
 
 fn map_error(e: ureq::Error, out: &Outgoing<'_>) -> Error {
@@ -253,5 +234,36 @@ fn map_error(e: ureq::Error, out: &Outgoing<'_>) -> Error {
         U::RequireHttpsOnly(_) | U::TlsRequired => (ErrorKind::Config, "must be reached over https".into()),
         other => (ErrorKind::Network, format!("failed: {other}")),
     };
-    Error::new(kind, format!("The {peer} at {url} {detail}."))
+    Error::new(kind, format!("The {peer} at {url} {detail}.")).with_source(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_connection_is_a_network_error_that_keeps_its_cause() {
+        // A port that was free a moment ago: nothing listens there now.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let transport = Transport::new(&TlsFiles::default(), None, Duration::from_secs(2)).unwrap();
+        let url = format!("http://127.0.0.1:{port}/token");
+        let error = transport
+            .execute(&Outgoing {
+                method: "GET",
+                url: &url,
+                headers: &[],
+                body: None,
+                deadline: Instant::now() + Duration::from_secs(5),
+                body_limit: 1024,
+                peer: "token endpoint",
+            })
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Network, "{error}");
+        assert!(error.message().contains(&url), "{error}");
+        let source = std::error::Error::source(&error).expect("the ureq error is kept");
+        assert!(source.downcast_ref::<ureq::Error>().is_some(), "{source:?}");
+    }
 }

@@ -8,12 +8,13 @@ use ring::signature::{
     EcdsaKeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256,
 };
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::PrivateKeyDer;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::secret::Secret;
-use crate::url::base64;
 
 /// A private key that signs client assertions: RS256 for RSA keys, ES256 for P-256 keys.
 pub(crate) struct SigningKey {
@@ -102,12 +103,12 @@ impl SigningKey {
             .map_err(|_| signing_error("no randomness for the jti"))?;
         let claims = serde_json::json!({
             "iss": client_id, "sub": client_id, "aud": audience,
-            "jti": base64(&jti, true), "iat": now, "nbf": now, "exp": now + 60,
+            "jti": URL_SAFE_NO_PAD.encode(jti), "iat": now, "nbf": now, "exp": now + 60,
         });
         let mut jwt = format!(
             "{}.{}",
-            base64(header.to_string().as_bytes(), true),
-            base64(claims.to_string().as_bytes(), true)
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
         );
         let signature = match &self.key {
             KeyPair::Rsa(key) => {
@@ -123,7 +124,7 @@ impl SigningKey {
                 .to_vec(),
         };
         jwt.push('.');
-        jwt.push_str(&base64(&signature, true));
+        URL_SAFE_NO_PAD.encode_string(&signature, &mut jwt);
         Ok(Secret::new(jwt))
     }
 }
@@ -142,24 +143,9 @@ mod tests {
     use rustls_pki_types::PrivatePkcs8KeyDer;
 
     fn b64url_decode(s: &str) -> Vec<u8> {
-        let mut out = Vec::new();
-        let (mut acc, mut bits) = (0u32, 0);
-        for c in s.bytes() {
-            let v = match c {
-                b'A'..=b'Z' => c - b'A',
-                b'a'..=b'z' => c - b'a' + 26,
-                b'0'..=b'9' => c - b'0' + 52,
-                b'-' => 62,
-                _ => 63,
-            };
-            acc = (acc << 6) | v as u32;
-            bits += 6;
-            if bits >= 8 {
-                bits -= 8;
-                out.push((acc >> bits) as u8);
-            }
-        }
-        out
+        URL_SAFE_NO_PAD
+            .decode(s)
+            .expect("assertions are base64url without padding")
     }
 
     #[test]

@@ -4,7 +4,16 @@
 use std::cell::Cell;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::config::RetryPolicy;
+/// Retry policy for transient failures: exponential backoff with full jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per fetch, the first included (at least 1).
+    pub max_attempts: u32,
+    /// The first backoff ceiling; doubled per attempt.
+    pub base_delay: Duration,
+    /// The largest backoff ceiling.
+    pub max_delay: Duration,
+}
 
 /// The delay before attempt `attempt + 1` (`attempt` counts from 1): the server's
 /// `Retry-After` when it gave one, else a uniformly random delay up to

@@ -3,7 +3,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use crate::sync::RwLock;
+use crate::sync::{ForkLock, RwLock};
 
 /// What happened. The numeric codes are the C ABI's `TW_EVENT_*` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,19 +76,9 @@ impl Events {
         }
     }
 
-    /// Wait for running hooks and hold the hook lock across a fork.
-    ///
-    /// # Safety
-    /// Only from the `pthread_atfork` prepare handler; paired with `fork_unlock`.
-    pub(crate) unsafe fn fork_lock(&self) {
-        // SAFETY: paired with `fork_unlock` on this thread.
-        unsafe { self.hook.fork_lock() };
-    }
-
-    /// # Safety
-    /// Only from the `pthread_atfork` parent/child handler, after `fork_lock`.
-    pub(crate) unsafe fn fork_unlock(&self) {
-        // SAFETY: locked exclusively by `fork_lock` on this thread.
-        unsafe { self.hook.fork_unlock() };
+    /// The hook lock, for the fork hooks (`crate::sync::fork`): taking it waits for running
+    /// hooks, so no hook runs across a fork.
+    pub(crate) fn fork_locks<'a>(&'a self, visit: &mut dyn FnMut(&'a dyn ForkLock)) {
+        visit(&self.hook);
     }
 }

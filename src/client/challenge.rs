@@ -1,0 +1,163 @@
+//! What an API's `WWW-Authenticate: Bearer` challenge says (RFC 6750 §3), turned into the
+//! errors `send` reports for a second 401 and for a 403.
+
+use std::time::Duration;
+
+use crate::error::{quote_body, Error, ErrorKind};
+use crate::http::Reply;
+
+/// The auth-params of a `WWW-Authenticate: Bearer ...` challenge (RFC 6750 §3).
+fn bearer_params(reply: &Reply) -> Vec<(String, String)> {
+    let Some(header) = reply.header("www-authenticate") else {
+        return Vec::new();
+    };
+    let rest = header.trim_start();
+    let rest = match rest.get(..6) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("bearer") => &rest[6..],
+        _ => return Vec::new(),
+    };
+    let mut params = Vec::new();
+    let mut chars = rest.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        let name: String =
+            std::iter::from_fn(|| chars.next_if(|c| *c != '=' && *c != ',' && !c.is_whitespace()))
+                .collect();
+        if name.is_empty() {
+            break;
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.next_if_eq(&'=').is_none() {
+            continue;
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut value = String::new();
+        if chars.next_if_eq(&'"').is_some() {
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            value.extend(std::iter::from_fn(|| chars.next_if(|c| *c != ',')));
+            value = value.trim().to_string();
+        }
+        params.push((name.to_ascii_lowercase(), value));
+    }
+    params
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// What to check when an API rejects tokens that were just issued.
+const CHECK_FRESH: &str = "it rejects freshly issued tokens. Check that the token's audience and \
+     scope are what this API expects, and the tenant headers it needs";
+
+/// A rejection (401, or GraphQL `UNAUTHENTICATED` in a 200) after one token refresh.
+pub(super) fn unauthorized(reply: &Reply, url: &str) -> Error {
+    rejection(reply, Some(url), "again after one token refresh".into(), "")
+}
+
+/// A rejection of a token issued after the API had rejected another one `since` ago: no
+/// refresh is started for it (see the `rejection` module). `url` when it is known.
+pub(super) fn rejected_fresh(reply: &Reply, url: Option<&str>, since: Duration) -> Error {
+    rejection(
+        reply,
+        url,
+        format!(
+            "for a token issued after it rejected another one {} ms ago",
+            since.as_millis()
+        ),
+        " No new token is fetched for it until error_cooldown has passed.",
+    )
+}
+
+fn rejection(reply: &Reply, url: Option<&str>, context: String, then: &str) -> Error {
+    let params = bearer_params(reply);
+    let code = param(&params, "error").map(str::to_string);
+    let description = param(&params, "error_description").map(str::to_string);
+    let detail = match (&code, &description) {
+        (Some(c), Some(d)) => format!(" ({c}: \"{}\")", quote_body(d.as_bytes(), 200)),
+        (Some(c), None) => format!(" ({c})"),
+        _ => String::new(),
+    };
+    let what = if reply.status == 401 {
+        "HTTP 401"
+    } else {
+        "a GraphQL UNAUTHENTICATED error"
+    };
+    Error::new(
+        ErrorKind::Unauthorized,
+        format!(
+            "The API{} answered {what}{detail} {context}: {CHECK_FRESH}.{then}",
+            url.map(|u| format!(" at {u}")).unwrap_or_default()
+        ),
+    )
+    .with_status(reply.status)
+    .with_oauth(code, description)
+}
+
+pub(super) fn forbidden(reply: &Reply, url: &str) -> Error {
+    let params = bearer_params(reply);
+    let code = param(&params, "error").map(str::to_string);
+    let scope = param(&params, "scope").map(str::to_string);
+    let detail = match (&code, &scope) {
+        (Some(c), Some(s)) => format!(" ({c}; required scope: `{s}`)"),
+        (Some(c), None) => format!(" ({c})"),
+        (None, Some(s)) => format!(" (required scope: `{s}`)"),
+        (None, None) => String::new(),
+    };
+    Error::new(
+        ErrorKind::Forbidden,
+        format!("The API at {url} answered HTTP 403{detail}: the token is valid but lacks permission. Not retried."),
+    )
+    .with_status(403)
+    .with_oauth(code, param(&params, "error_description").map(str::to_string))
+    .with_scope(scope)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply_with(header: &str) -> Reply {
+        Reply {
+            status: 403,
+            headers: vec![("www-authenticate".into(), header.into())],
+            body: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn bearer_challenge_params() {
+        let r = reply_with(
+            r#"Bearer realm="api", error="insufficient_scope", scope="admin:write read", error_description="needs \"admin\"""#,
+        );
+        let p = bearer_params(&r);
+        assert_eq!(param(&p, "error"), Some("insufficient_scope"));
+        assert_eq!(param(&p, "scope"), Some("admin:write read"));
+        assert_eq!(param(&p, "error_description"), Some("needs \"admin\""));
+        assert!(bearer_params(&reply_with("Basic realm=x")).is_empty());
+        let p = bearer_params(&reply_with("bearer error=invalid_token"));
+        assert_eq!(param(&p, "error"), Some("invalid_token"));
+        let e = forbidden(
+            &reply_with(r#"Bearer error="insufficient_scope", scope="admin:write""#),
+            "https://api/x",
+        );
+        assert_eq!(e.kind(), ErrorKind::Forbidden);
+        assert_eq!(e.required_scope(), Some("admin:write"));
+    }
+}

@@ -1,0 +1,84 @@
+//! The environment source: `{prefix}TOKEN_URL`, `{prefix}CLIENT_ID`, … applied to the builder.
+
+use std::path::PathBuf;
+
+use super::ConfigBuilder;
+use crate::secret::Secret;
+
+impl ConfigBuilder {
+    pub(super) fn apply_env(&mut self, prefix: &str, var: impl Fn(&str) -> Option<String>) {
+        let get = |names: &[&str], me: &mut ConfigBuilder| -> Option<String> {
+            let mut found: Option<(String, String)> = None;
+            for name in names {
+                let full = format!("{prefix}{name}");
+                if let Some(v) = var(&full).filter(|v| !v.is_empty()) {
+                    match &found {
+                        Some((other, seen)) if *seen != v => me.problem(format!(
+                            "environment variables {other} and {full} disagree; set only one"
+                        )),
+                        Some(_) => {}
+                        None => found = Some((full, v)),
+                    }
+                }
+            }
+            found.map(|(_, v)| v)
+        };
+        self.token_url = get(&["TOKEN_URL", "AUTH_URL"], self);
+        self.issuer = get(&["ISSUER"], self);
+        self.client_id = get(&["CLIENT_ID"], self);
+        self.client_secret = get(&["CLIENT_SECRET"], self).map(Secret::new);
+        self.client_secret_file = get(&["CLIENT_SECRET_FILE"], self).map(PathBuf::from);
+        self.client_secret_env = get(&["CLIENT_SECRET_ENV"], self);
+        if let Some(method) = get(&["AUTH_METHOD"], self) {
+            self.auth_method_text(&method);
+        }
+        self.private_key_file = get(&["PRIVATE_KEY_FILE"], self).map(PathBuf::from);
+        if let Some(scope) = get(&["SCOPE"], self) {
+            self.request = std::mem::take(&mut self.request).scope(&scope);
+        }
+        if let Some(audience) = get(&["AUDIENCE"], self) {
+            self.request = std::mem::take(&mut self.request).audience(&audience);
+        }
+        if let Some(resource) = get(&["RESOURCE"], self) {
+            self.request = std::mem::take(&mut self.request).resource(&resource);
+        }
+        if let Some(tenant) = get(&["TENANT_CODE"], self) {
+            self.headers.push(("tenant-code".into(), tenant));
+        }
+        // With prefix `API_`, `API_VERSION` and `API_BASE_URL` are the seed-style names.
+        if let Some(version) = get(&["API_VERSION", "VERSION"], self) {
+            self.headers.push(("api-version".into(), version));
+        }
+        if let Some(headers) = get(&["HEADERS"], self) {
+            for pair in headers.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+                match pair.split_once('=') {
+                    Some((n, v)) => self
+                        .headers
+                        .push((n.trim().to_string(), v.trim().to_string())),
+                    None => {
+                        self.problem(format!("{prefix}HEADERS entry `{pair}` is not name=value"))
+                    }
+                }
+            }
+        }
+        if let Some(url) = get(&["API_BASE_URL", "BASE_URL"], self) {
+            self.api_base_urls.push(url);
+        }
+        self.tls.ca_file = get(&["CA_FILE"], self).map(PathBuf::from);
+        if let Some(flag) = get(&["ALLOW_HTTP"], self) {
+            match flag.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => self.allow_http = true,
+                "0" | "false" | "no" | "off" => self.allow_http = false,
+                _ => self.problem(format!(
+                    "{prefix}ALLOW_HTTP must be true or false (got `{flag}`)"
+                )),
+            }
+        }
+        if self.token_url.is_none() && self.issuer.is_none() && self.client_id.is_none() {
+            self.problem(format!(
+                "no configuration found in the environment: set {prefix}TOKEN_URL (or {prefix}ISSUER), \
+                 {prefix}CLIENT_ID and {prefix}CLIENT_SECRET"
+            ));
+        }
+    }
+}
