@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::sources::Sources;
 #[cfg(doc)]
 use super::Config;
 use super::{AuthMethod, RateLimit, RefreshMode, RetryPolicy};
@@ -43,6 +44,10 @@ pub struct ConfigBuilder {
     pub(super) rate_limit: Option<(u64, Duration)>,
     pub(super) max_response_bytes: Option<u64>,
     pub(super) problems: Vec<String>,
+    /// Where the text sources read each key (see `sources`).
+    pub(super) sources: Sources,
+    /// The named environment chosen (see `environments`).
+    pub(super) environment: Option<String>,
 }
 
 impl fmt::Debug for ConfigBuilder {

@@ -194,6 +194,8 @@ impl ConfigBuilder {
             graphql_auth_errors: self.graphql_auth_errors,
             rate_limit,
             max_response_bytes,
+            sources: self.sources,
+            environment: self.environment,
         })
     }
 
