@@ -81,7 +81,7 @@ mod sync;
 pub mod ffi;
 
 pub use client::events::{Event, EventKind};
-pub use client::{Client, Request, Response, Stats};
+pub use client::{Client, Health, HealthState, Request, Response, Stats};
 pub use config::{AuthMethod, Config, ConfigBuilder, RateLimit, RefreshMode, RetryPolicy};
 pub use error::{Error, ErrorKind, Result};
 pub use oauth::token::{AccessToken, TokenRequest};

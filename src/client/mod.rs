@@ -1,18 +1,21 @@
 //! The façade: tokens, authorization values and headers, invalidation, rotation, events and
 //! statistics. [`Client`] is a handle on the state in `shared`, which runs the fetches the
 //! cache asks for; `send` and its parts (`request`, `limiter`, `challenge`, `graphql`)
-//! make authorized API calls; `events` carries what happened to the user's hook.
+//! make authorized API calls; `events` carries what happened to the user's hook; `health`
+//! reports the default token's state for readiness probes.
 
 #![forbid(unsafe_code)]
 
 mod challenge;
 pub(crate) mod events;
 mod graphql;
+mod health;
 mod limiter;
 mod request;
 mod send;
 mod shared;
 
+pub use health::{Health, HealthState};
 pub use request::{Request, Response};
 
 use std::sync::atomic::{AtomicU64, Ordering};
