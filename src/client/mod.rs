@@ -6,7 +6,7 @@
 
 #![forbid(unsafe_code)]
 
-mod challenge;
+pub(crate) mod challenge;
 pub(crate) mod events;
 mod graphql;
 mod health;

@@ -18,10 +18,12 @@ use std::ffi::{c_char, CStr, CString};
 use crate::error::{Error, ErrorKind};
 
 mod client;
+mod diagnose;
 mod panic;
 mod response;
 
 pub use client::*;
+pub use diagnose::*;
 pub use response::*;
 
 /// Status code of every fallible call. Values are fixed forever; new ones are appended.

@@ -11,7 +11,7 @@ pub(crate) mod tls;
 pub(crate) mod transport;
 pub(crate) mod url;
 
-pub(crate) use retry::{backoff, parse_retry_after, random_unit, RetryPolicy};
+pub(crate) use retry::{backoff, parse_http_date, parse_retry_after, random_unit, RetryPolicy};
 pub(crate) use tls::{TlsFiles, TlsMaterial};
 pub(crate) use transport::{check_proxy, Outgoing, Reply, Transport};
 pub(crate) use url::{
