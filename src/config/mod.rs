@@ -122,6 +122,19 @@ impl Config {
         Config::from_json_with(text, "TOKENWARD_", &|name| std::env::var(name).ok())
     }
 
+    /// [`Config::from_json`] on the contents of a file. Errors: [`crate::ErrorKind::Config`]
+    /// when the file cannot be read, or for what is wrong inside it.
+    pub fn from_json_file(path: impl AsRef<std::path::Path>) -> Result<Config> {
+        let path = path.as_ref();
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+            Error::config(format!(
+                "configuration rejected: the file {} cannot be read: {e}.",
+                path.display()
+            ))
+        })?);
+        Config::from_json(&text)
+    }
+
     pub(crate) fn from_json_with(
         text: &str,
         prefix: &str,

@@ -9,7 +9,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use super::network::Target;
-use super::settings::auth_method_name;
+use super::settings::{auth_method_name, how_to_set};
 use super::{ms, Check, Findings};
 use crate::config::{Config, TokenLocation};
 use crate::error::{Error, ErrorKind};
@@ -165,9 +165,12 @@ fn clock(config: &Config, date: Option<(i64, i64)>, findings: &mut Findings) -> 
         "clock",
         format!("the server's clock is {} s {direction} this machine's", skew.abs()),
         format!(
-            "one of the two clocks is off by {} min {} s. tokenward's cache does not mind (it measures lifetimes on the monotonic clock), but anything that compares wall-clock times does: private_key_jwt client assertions (iat/nbf/exp checked by the provider), APIs that check a token's nbf/iat (\"token not yet valid\" 401s), DPoP proofs, and `exp` read by other tools.{jwt_note}",
-            skew.abs() / 60,
-            skew.abs() % 60
+            "one of the two clocks is off by {}. tokenward's cache does not mind (it measures lifetimes on the monotonic clock), but anything that compares wall-clock times does: private_key_jwt client assertions (iat/nbf/exp checked by the provider), APIs that check a token's nbf/iat (\"token not yet valid\" 401s), DPoP proofs, and `exp` read by other tools.{jwt_note}",
+            match (skew.abs() / 60, skew.abs() % 60) {
+                (0, s) => format!("{s} s"),
+                (m, 0) => format!("{m} min"),
+                (m, s) => format!("{m} min {s} s"),
+            }
         ),
         "synchronise the clock with NTP on whichever machine is wrong (here: `timedatectl set-ntp true`, or chrony/ntpd)",
     )
@@ -252,14 +255,23 @@ fn classify(
 ) -> Check {
     let discovery = findings.discovery.as_ref();
     let method = auth_method_name(config.auth_method);
-    let status = error
-        .http_status()
-        .map(|s| format!("HTTP {s} "))
-        .unwrap_or_default();
-    let code = error
-        .oauth_error()
-        .map(|c| format!("`{c}`"))
-        .unwrap_or_default();
+    // "HTTP 401 `invalid_client`", "HTTP 503", "`invalid_scope`", or nothing.
+    let answer = [
+        error.http_status().map(|s| format!("HTTP {s}")),
+        error.oauth_error().map(|c| format!("`{c}`")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
+    let answered = |extra: String| -> String {
+        match (answer.is_empty(), extra.is_empty()) {
+            (true, true) => String::new(),
+            (true, false) => format!(" ({extra})"),
+            (false, true) => format!(" ({answer})"),
+            (false, false) => format!(" ({answer}; {extra})"),
+        }
+    };
     match error.kind() {
         ErrorKind::InvalidClient => {
             let other = match config.auth_method {
@@ -276,7 +288,7 @@ fn classify(
                 return Check::fail(
                     "token",
                     ErrorKind::InvalidClient,
-                    format!("{at} refused the client ({status}{code}) with auth_method {method}"),
+                    format!("{at} refused the client{} with auth_method {method}", answered(String::new())),
                     format!("the provider did not accept {what}"),
                     "register the right key or certificate for this client_id at the provider",
                 );
@@ -292,15 +304,19 @@ fn classify(
                     ErrorKind::InvalidClient,
                     format!("the secret is right, but {at} wants {other_name}, not {method}"),
                     format!(
-                        "this client is registered for {other_name}{advertised}: the same credentials sent with {method} are refused ({status}{code}), sent with {other_name} they are accepted"
+                        "this client is registered for {other_name}{advertised}: the same credentials sent with {method} are refused{}, sent with {other_name} they are accepted",
+                        answered(String::new())
                     ),
-                    format!("set `auth_method` to `{other_name}` ({{P}}AUTH_METHOD={other_name})"),
+                    format!(
+                        "set {} to `{other_name}`",
+                        how_to_set(config, "auth_method", "AUTH_METHOD")
+                    ),
                 )
                 .fact("working_auth_method", other_name),
                 Err(second) if second.kind() == ErrorKind::InvalidClient => Check::fail(
                     "token",
                     ErrorKind::InvalidClient,
-                    format!("{at} refused the client id or secret ({status}{code})"),
+                    format!("{at} refused the client id or secret{}", answered(String::new())),
                     format!(
                         "both {method} and {other_name} were refused with invalid_client: the client secret (or the client_id) is wrong, expired, or was rotated — or the client belongs to another environment or tenant"
                     ),
@@ -309,7 +325,7 @@ fn classify(
                 Err(second) => Check::fail(
                     "token",
                     ErrorKind::InvalidClient,
-                    format!("{at} refused the client with {method} ({status}{code})"),
+                    format!("{at} refused the client with {method}{}", answered(String::new())),
                     format!(
                         "with {method} the client was refused; with {other_name} the answer was different: {}",
                         second.message()
@@ -355,7 +371,7 @@ fn classify(
             Check::fail(
                 "token",
                 ErrorKind::InvalidScope,
-                format!("{at} refused the scope ({status}{code})"),
+                format!("{at} refused the scope{}", answered(String::new())),
                 cause,
                 fix,
             )
@@ -363,7 +379,7 @@ fn classify(
         ErrorKind::UnauthorizedClient => Check::fail(
             "token",
             ErrorKind::UnauthorizedClient,
-            format!("{at} does not allow this client the client_credentials grant ({status}{code})"),
+            format!("{at} does not allow this client the client_credentials grant{}", answered(String::new())),
             format!(
                 "the client exists and authenticated, but the client credentials grant is not enabled for it{}",
                 discovery
@@ -377,12 +393,12 @@ fn classify(
         ErrorKind::RateLimited => {
             let wait = error
                 .retry_after()
-                .map(|d| format!("; Retry-After {} s", d.as_secs()))
+                .map(|d| format!("Retry-After {} s", d.as_secs()))
                 .unwrap_or_default();
             let check = Check::fail(
                 "token",
                 ErrorKind::RateLimited,
-                format!("{at} is rate-limiting this client ({status}{code}{wait})"),
+                format!("{at} is rate-limiting this client{}", answered(wait)),
                 "too many token requests from this client or IP: many processes fetching their own tokens, a restart loop, or a test hammering the endpoint",
                 format!(
                     "wait{} and retry; share one tokenward client per process so tokens are cached and reused, not fetched per request",
@@ -400,8 +416,8 @@ fn classify(
                 "token",
                 ErrorKind::Server,
                 format!(
-                    "{at} is failing ({status}{code}{})",
-                    wait.map(|d| format!("; Retry-After {} s", d.as_secs())).unwrap_or_default()
+                    "{at} is failing{}",
+                    answered(wait.map(|d| format!("Retry-After {} s", d.as_secs())).unwrap_or_default())
                 ),
                 "the identity provider (or a gateway in front of it) has a problem of its own; the configuration may well be right",
                 format!(
@@ -417,7 +433,7 @@ fn classify(
         ErrorKind::BadResponse => Check::fail(
             "token",
             ErrorKind::BadResponse,
-            format!("{at} did not answer with a token response ({status})"),
+            format!("{at} did not answer with a token response{}", answered(String::new())),
             "the URL answers, but not as an OAuth token endpoint: a login or error page, a gateway, or a redirect",
             "use the token endpoint URL from the provider's discovery document",
         ),
@@ -431,7 +447,7 @@ fn classify(
         kind => Check::fail(
             "token",
             kind,
-            format!("{at} refused the request ({status}{code})"),
+            format!("{at} refused the request{}", answered(String::new())),
             "the provider refused the token request; its description is in the detail line",
             "read the provider's error description above and correct the setting it names",
         ),

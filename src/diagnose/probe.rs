@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use super::settings::how_to_set;
 use super::{ms, Check, Findings};
 use crate::client::challenge::{bearer_params, param};
 use crate::config::Config;
@@ -88,7 +89,7 @@ pub(super) fn check(config: &Config, url: &str, findings: &Findings) -> Check {
         ),
         401 => unauthorized(url, &reply),
         403 => forbidden(url, &reply),
-        400 => bad_request(url, &reply, &sent),
+        400 => bad_request(config, url, &reply, &sent),
         404 => Check::fail(
             "probe",
             ErrorKind::BadResponse,
@@ -173,7 +174,7 @@ fn scope_check(url: &str, reply: &Reply, kind: ErrorKind, params: &[(String, Str
     }
 }
 
-fn bad_request(url: &str, reply: &Reply, sent: &[&str]) -> Check {
+fn bad_request(config: &Config, url: &str, reply: &Reply, sent: &[&str]) -> Check {
     let text = String::from_utf8_lossy(&reply.body).to_string();
     let lower = text.to_ascii_lowercase();
     let has = |name: &str| sent.iter().any(|s| s.eq_ignore_ascii_case(name));
@@ -182,13 +183,16 @@ fn bad_request(url: &str, reply: &Reply, sent: &[&str]) -> Check {
         let (cause, fix) = if has("tenant-code") {
             (
                 format!("the API names the tenant (\"{quoted}\"), and a `tenant-code` header was sent: its value is wrong or of another environment"),
-                "check the tenant code for this environment (`headers.tenant-code`, {P}TENANT_CODE)".to_string(),
+                format!("check the tenant code for this environment ({})", how_to_set(config, "headers.tenant-code", "TENANT_CODE")),
             )
         } else {
             (
                 format!("the API wants a tenant header and none was sent (\"{quoted}\")"),
-                "set the tenant header: `headers: {\"tenant-code\": \"…\"}` or {P}TENANT_CODE"
-                    .to_string(),
+                format!(
+                    "set the tenant header ({})",
+                    how_to_set(config, "headers.tenant-code", "TENANT_CODE")
+                )
+                .to_string(),
             )
         };
         return Check::fail(
@@ -205,7 +209,10 @@ fn bad_request(url: &str, reply: &Reply, sent: &[&str]) -> Check {
             ErrorKind::Config,
             format!("GET {url} → HTTP 400: missing API version"),
             format!("the API wants a version header and none was sent (\"{quoted}\")"),
-            "set it: `headers: {\"api-version\": \"…\"}` or {P}API_VERSION",
+            format!(
+                "set the version header ({})",
+                how_to_set(config, "headers.api-version", "API_VERSION")
+            ),
         );
     }
     Check::fail(

@@ -2,6 +2,7 @@
 //! it came from, and the mistakes a valid configuration can still hide.
 
 use super::Check;
+use crate::config::sources::KeySource;
 use crate::config::{Config, RefreshMode, TokenLocation};
 use crate::error::{Error, ErrorKind};
 use crate::oauth::Credential;
@@ -214,6 +215,18 @@ pub(super) fn rejected(error: &Error) -> Check {
         "correct the keys named above (unknown keys are refused, so a typo cannot pass unnoticed)",
     );
     problems.into_iter().fold(check, Check::detail)
+}
+
+/// How the user sets `key` where their configuration comes from: the variable (`var` after
+/// the prefix) for a configuration read from the environment, else the JSON key.
+pub(super) fn how_to_set(config: &Config, key: &str, var: &str) -> String {
+    match config.sources.get("client_id") {
+        Some(KeySource::Var(name)) => match name.strip_suffix("CLIENT_ID") {
+            Some(prefix) => format!("`{prefix}{var}`"),
+            None => format!("`{key}`"),
+        },
+        _ => format!("`{key}`"),
+    }
 }
 
 pub(super) fn auth_method_name(method: AuthMethod) -> &'static str {

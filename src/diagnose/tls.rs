@@ -18,6 +18,7 @@ use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureSc
 use ureq::tls::RootCerts;
 
 use super::network::{open, Route, StreamError, Target};
+use super::settings::how_to_set;
 use super::x509::{date, summarize, CertSummary};
 use super::{ms, Check};
 use crate::config::Config;
@@ -537,13 +538,13 @@ fn ca_file_remedy(
             if verifies_with(roots) {
                 return (
                     true,
-                    format!("yes, `tls.ca_file` fixes it: {} (from ${name}) completes the chain; set `tls.ca_file` (or {{P}}CA_FILE) to it", path.display()),
+                    format!("yes, `tls.ca_file` fixes it: {} (from ${name}) completes the chain; set {} to it", path.display(), how_to_set(config, "tls.ca_file", "CA_FILE")),
                 );
             }
         }
     }
     (
         false,
-        format!("`tls.ca_file` fixes it if {issuer} is a CA you trust: get its certificate (PEM) from your administrator or the provider and set `tls.ca_file` (or {{P}}CA_FILE) to it; the server did not send it, so it could not be tried here"),
+        format!("`tls.ca_file` fixes it if {issuer} is a CA you trust: get its certificate (PEM) from your administrator or the provider and set {} to it; the server did not send it, so it could not be tried here", how_to_set(config, "tls.ca_file", "CA_FILE")),
     )
 }
