@@ -490,3 +490,54 @@ fn json_output_is_the_diagnosis() {
     assert_eq!(token["status"], "fail");
     assert_eq!(token["http_status"], 401);
 }
+
+#[test]
+fn a_proxy_that_wants_credentials() {
+    use tokenward_mock::hostile::{HostileServer, RawResponse};
+    let mock = MockServer::start();
+    let proxy = HostileServer::start(|_| {
+        RawResponse::bytes(
+            "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"corp\"\r\nContent-Length: 0\r\n\r\n",
+        )
+    });
+    let o = doctor("proxy-407", &mock, json!({ "proxy": proxy.url() }), &[]);
+    o.expect(
+        &format!(
+            "✗ proxy: {} (from config `proxy`) wants credentials (HTTP/1.1 407 Proxy Authentication Required)",
+            proxy.url()
+        ),
+        4,
+    );
+    let seen = proxy.requests();
+    let target = mock.url().trim_start_matches("http://").to_string();
+    assert_eq!(seen[0].method(), "CONNECT");
+    assert_eq!(seen[0].target(), target, "a tunnel to the token endpoint");
+}
+
+#[test]
+fn an_issuer_is_diagnosed_through_discovery() {
+    let mock = MockServer::start();
+    let o = run_doctor(
+        "issuer",
+        &config_for(
+            &mock.token_url(),
+            json!({ "token_url": null, "issuer": mock.url() }),
+        ),
+        &[],
+    );
+    o.expect("✓ all 7 checks passed", 0);
+    assert!(
+        o.stdout
+            .contains(&format!("issuer = {}  (JSON)", mock.url())),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains(&format!(
+            "✓ token request: {}/oauth/token issued",
+            mock.url()
+        )),
+        "{}",
+        o.stdout
+    );
+}
