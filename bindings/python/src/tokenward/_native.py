@@ -111,6 +111,7 @@ NO_EVENT_FN = EVENT_FN()
 
 _client_p = c_void_p
 _response_p = c_void_p
+_diagnosis_p = c_void_p
 _size_p = POINTER(c_size_t)
 
 
@@ -156,6 +157,11 @@ _declare("tw_response_status", c_uint16, [_response_p])
 _declare("tw_response_body", c_void_p, [_response_p, _size_p])
 _declare("tw_response_header", c_int32, [_response_p, c_char_p, c_char_p, c_size_t, _size_p])
 _declare("tw_response_free", None, [_response_p])
+_declare("tw_client_health", c_int32, [_client_p, c_char_p, c_size_t, _size_p])
+_declare("tw_client_diagnose", c_int32, [_client_p, c_char_p, POINTER(_diagnosis_p)])
+_declare("tw_diagnosis_json", c_int32, [_diagnosis_p, c_char_p, c_size_t, _size_p])
+_declare("tw_diagnosis_status", c_int32, [_diagnosis_p])
+_declare("tw_diagnosis_free", None, [_diagnosis_p])
 
 
 def version() -> str:
@@ -266,6 +272,19 @@ def response_header(response: int, name: bytes) -> Optional[str]:
 def free_response(response: int) -> None:
     """``tw_response_free``."""
     lib.tw_response_free(response)
+
+
+def diagnose(handle: int, options_json: Optional[bytes]) -> str:
+    """``tw_client_diagnose``: the diagnosis as JSON text (the native result is freed here)."""
+    out = _diagnosis_p()
+    check(lib.tw_client_diagnose(handle, options_json, byref(out)))
+    diagnosis = out.value
+    if not diagnosis:
+        raise Error("tokenward: the native library returned TW_OK without a diagnosis.")
+    try:
+        return read_string(lib.tw_diagnosis_json, diagnosis)
+    finally:
+        lib.tw_diagnosis_free(diagnosis)
 
 
 def new_client(config_json: bytes) -> int:
