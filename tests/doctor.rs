@@ -541,3 +541,34 @@ fn an_issuer_is_diagnosed_through_discovery() {
         o.stdout
     );
 }
+
+#[test]
+fn an_api_that_echoes_the_request_does_not_make_the_doctor_print_the_token() {
+    use tokenward_mock::hostile::{HostileServer, RawResponse};
+    let mock = MockServer::start();
+    let api = HostileServer::start(|request| {
+        let echoed = request.header("authorization").unwrap_or_default();
+        RawResponse::http(
+            400,
+            &[(
+                "WWW-Authenticate",
+                &format!("Bearer error=\"invalid_request\", error_description=\"{echoed}\""),
+            )],
+            format!("bad request: {echoed}"),
+        )
+    });
+    let probe = api.url_for("/v1/items");
+    let o = doctor("echo", &mock, json!({}), &["--probe", &probe]);
+    o.expect(&format!("✗ API probe: GET {probe} → HTTP 400"), 11);
+    assert!(
+        o.stdout.contains("bad request: Bearer [token]"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        !o.stdout.contains("eyJ"),
+        "the token was printed:\n{}",
+        o.stdout
+    );
+    assert_eq!(api.request_count(), 1, "one probe call");
+}
