@@ -2,19 +2,22 @@
 //! statistics. [`Client`] is a handle on the state in `shared`, which runs the fetches the
 //! cache asks for; `send` and its parts (`request`, `limiter`, `challenge`, `graphql`,
 //! `rejection`) make authorized API calls, and `headers_for`/`recover` give HTTP clients of
-//! other libraries the same policy; `events` carries what happened to the user's hook.
+//! other libraries the same policy; `events` carries what happened to the user's hook; `health`
+//! reports the default token's state for readiness probes.
 
 #![forbid(unsafe_code)]
 
-mod challenge;
+pub(crate) mod challenge;
 pub(crate) mod events;
 mod graphql;
+mod health;
 mod limiter;
 mod rejection;
 mod request;
 mod send;
 mod shared;
 
+pub use health::{Health, HealthState};
 pub use request::{Request, Response};
 
 use std::sync::atomic::{AtomicU64, Ordering};
