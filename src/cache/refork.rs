@@ -6,11 +6,10 @@
 
 #![forbid(unsafe_code)]
 
-use std::time::Duration;
-
 use super::TokenCache;
 use crate::http::random_unit;
 use crate::oauth::{AccessToken, Timing};
+use crate::secret::Secret;
 
 impl TokenCache {
     /// Re-draw the refresh jitter of every cached token (for the fork hooks, in the child).
@@ -21,15 +20,14 @@ impl TokenCache {
             let timing = token.timing();
             // `Timing::new` took the margin off the expiry and the jitter off the refresh
             // window; undo the first to find when the token was issued.
-            let margin = Duration::from_secs(30).min(timing.lifetime / 10);
             let issued = timing
                 .usable_until
-                .checked_add(margin)
+                .checked_add(Timing::margin(timing.lifetime))
                 .and_then(|expires_at| expires_at.checked_sub(timing.lifetime));
             let Some(issued) = issued else { continue };
             let redrawn = Timing::new(issued, timing.lifetime, refresh_before, random_unit());
             let copy = AccessToken::new(
-                token.as_str().to_string(),
+                Secret::new(token.as_str()),
                 token.granted_scope().map(str::to_string),
                 redrawn,
             );

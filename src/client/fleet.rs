@@ -27,7 +27,7 @@ use super::events::{EventKind, Events};
 use crate::config::{AuthMethod, Config, Credential, TokenLocation};
 use crate::error::{Error, Result};
 use crate::http::random_unit;
-use crate::oauth::{AccessToken, Fetched, SlotKey};
+use crate::oauth::{AccessToken, Fetched, SlotKey, Timing};
 use crate::store::seal::{describe, Keys, Record};
 use crate::store::{self, Store, StoreLock, StoreResult, StoreUrl};
 use crate::sync::{ForkLock, Mutex};
@@ -97,7 +97,7 @@ impl Entry {
         let remaining = remaining.min(record.lifetime);
         let expires_at = read_at + remaining;
         let usable_until = expires_at
-            .checked_sub(margin(record.lifetime))
+            .checked_sub(Timing::margin(record.lifetime))
             .unwrap_or(read_at);
         Entry {
             record,
@@ -133,17 +133,12 @@ impl Entry {
             None => (now, lifetime - elapsed),
         };
         Fetched {
-            value: self.record.token.expose().to_string(),
+            value: self.record.token.clone(),
             lifetime,
             issued,
             granted_scope: self.record.granted_scope,
         }
     }
-}
-
-/// The never-hand-out margin before expiry, as `Timing` computes it.
-fn margin(lifetime: Duration) -> Duration {
-    Duration::from_secs(30).min(lifetime / 10)
 }
 
 impl Fleet {
@@ -326,7 +321,7 @@ impl Fleet {
             return;
         }
         let record = Record {
-            token: crate::secret::Secret::new(token.value.clone()),
+            token: token.value.clone(),
             granted_scope: token.granted_scope.clone(),
             lifetime: token.lifetime,
         };

@@ -152,32 +152,3 @@ fn without_redis() -> String {
 fn without_file() -> String {
     "uses the file backend, which needs Linux (CLOCK_BOOTTIME); use redis:// instead".into()
 }
-
-/// `text` (a message from a store or its server) clipped, on one line, and with `secret`
-/// (the Redis password, which a hostile server could echo) replaced by `***`.
-#[cfg(any(feature = "redis", test))]
-pub(crate) fn scrub(text: &str, secret: Option<&str>) -> String {
-    let mut text = text.replace(['\r', '\n'], " ");
-    if let Some(secret) = secret.filter(|s| !s.is_empty()) {
-        text = text.replace(secret, "***");
-    }
-    if text.chars().count() > 300 {
-        text = text.chars().take(300).collect::<String>() + "…";
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scrub_removes_the_password_and_clips() {
-        assert_eq!(
-            scrub("ERR wrong\r\npassword hunter2 for hunter2", Some("hunter2")),
-            "ERR wrong  password *** for ***"
-        );
-        let long = "x".repeat(400);
-        assert_eq!(scrub(&long, None).chars().count(), 301);
-    }
-}

@@ -23,7 +23,7 @@ use ureq::tls::RootCerts;
 
 use super::url::RedisAddress;
 use super::{HeldLock, Store, StoreError, StoreLock, StoreResult, Stored};
-use crate::secret::Secret;
+use crate::redact::Redactor;
 use crate::sync::{fork, ForkLock, Mutex};
 
 const PREFIX: &str = "tokenward:v1:";
@@ -47,7 +47,8 @@ struct Inner {
     client: redis::Client,
     described: String,
     timeout: Duration,
-    password: Option<Secret>,
+    /// Keeps the password (which a server could echo) out of error text.
+    redactor: Redactor,
     /// Idle connections, and the fork epoch they were made in.
     idle: Mutex<(u64, Vec<Connection>)>,
 }
@@ -99,6 +100,10 @@ impl RedisStore {
             redis::Client::open(info)
         }
         .map_err(|e| format!("cannot be used: {e}"))?;
+        let mut redactor = Redactor::new();
+        if let Some(password) = &address.password {
+            redactor.password(password.expose());
+        }
         let described = format!(
             "Redis at {}:{}",
             if address.host.contains(':') {
@@ -113,7 +118,7 @@ impl RedisStore {
                 client,
                 described,
                 timeout,
-                password: address.password.clone(),
+                redactor,
                 idle: Mutex::new((fork::epoch(), Vec::new())),
             }),
         })
@@ -137,7 +142,7 @@ fn pem_bundle<'a>(certs: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
 
 impl Inner {
     fn error(&self, e: &redis::RedisError) -> StoreError {
-        let detail = super::scrub(&e.to_string(), self.password.as_ref().map(Secret::expose));
+        let detail = self.redactor.quote(&e.to_string());
         StoreError(format!("The {} failed: {detail}.", self.described))
     }
 

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
@@ -10,7 +11,8 @@ namespace Tokenward.Tests
 {
     /// <summary>
     /// <see cref="TokenClientOptions.SharedCache"/>: two Mono processes share one token, through
-    /// a directory and through Redis (TOKENWARD_TEST_REDIS, else a private redis-server).
+    /// a directory and through Redis (TOKENWARD_TEST_REDIS, else a private redis-server); a
+    /// failing store is one <see cref="TokenwardEventKind.SharedStoreUnavailable"/> event.
     /// </summary>
     internal static class SharedCacheTests
     {
@@ -75,6 +77,40 @@ namespace Tokenward.Tests
             {
                 client.GetToken();
                 Assert.True(client.GetStats().SharedHits == null, "no SharedHits");
+            }
+        }
+
+        [Test]
+        private static void AFailingStoreIsOneEventNotAnError()
+        {
+            // A directory inside a plain file cannot be made: every store call fails.
+            string file = Path.Combine(Path.GetTempPath(), "tokenward-cs-plain-" + Process.GetCurrentProcess().Id);
+            File.WriteAllText(file, "x");
+            try
+            {
+                TokenClientOptions options = Mock.Options();
+                options.SharedCache = "file://" + Path.Combine(file, "store");
+                using (var client = new TokenClient(options))
+                {
+                    var events = new ConcurrentQueue<TokenwardEventArgs>();
+                    client.EventReceived += (s, e) => events.Enqueue(e);
+                    for (int i = 0; i < 3; i++)
+                    {
+                        Assert.True(client.GetToken().Length > 0, "a token despite the store");
+                        client.Invalidate();
+                    }
+                    TokenwardEventArgs[] unavailable = events
+                        .Where(e => e.Kind == TokenwardEventKind.SharedStoreUnavailable)
+                        .ToArray();
+                    Assert.Equal(1, unavailable.Length, "one event per episode: " + string.Join(" | ", events));
+                    Assert.Equal("shared_store_unavailable", unavailable[0].KindName, "its name");
+                    Assert.True(!events.Any(e => e.Kind == TokenwardEventKind.Unknown), "every kind is known");
+                    Assert.True(client.GetStats().SharedErrors >= 1, "counted in SharedErrors");
+                }
+            }
+            finally
+            {
+                File.Delete(file);
             }
         }
 
