@@ -83,6 +83,6 @@ pub mod ffi;
 
 pub use client::events::{Event, EventKind};
 pub use client::{Client, Request, Response, Stats};
-pub use config::{AuthMethod, Config, ConfigBuilder, RateLimit, RefreshMode, RetryPolicy};
+pub use config::{AuthMethod, Config, ConfigBuilder, DpopAlg, RateLimit, RefreshMode, RetryPolicy};
 pub use error::{Error, ErrorKind, Result};
 pub use oauth::token::{AccessToken, TokenRequest};

@@ -24,9 +24,10 @@ use self::limiter::RateLimiter;
 use self::send::{Sender, Tokens};
 use self::shared::{Shared, SharedRef};
 use crate::cache::{CachePolicy, TokenCache};
-use crate::config::Config;
-use crate::error::Result;
+use crate::config::{Config, DpopSetting};
+use crate::error::{Error, Result};
 use crate::http::Transport;
+use crate::oauth::dpop::{Dpop, DpopKey};
 use crate::oauth::{AccessToken, EndpointSettings, TokenEndpoint, TokenRequest};
 use crate::secret::Secret;
 use crate::sync::fork::Registered;
@@ -86,6 +87,7 @@ impl Client {
             config.proxy.as_deref(),
             config.connect_timeout,
         )?);
+        let dpop = dpop_state(&config)?;
         let endpoint = TokenEndpoint::new(
             EndpointSettings {
                 location: config.location.clone(),
@@ -96,6 +98,7 @@ impl Client {
                 retry: config.retry,
                 default_lifetime: config.default_lifetime,
                 allow_http: config.allow_http,
+                dpop,
             },
             Arc::clone(&transport),
         );
@@ -212,6 +215,13 @@ impl Client {
         send::send(&sender, request)
     }
 
+    /// The RFC 7638 thumbprint (SHA-256, base64url) of the client's DPoP public key — what
+    /// the `cnf.jkt` of its bound tokens names, and what an identity provider may ask to
+    /// register — or `None` without DPoP. A generated key has a new thumbprint per client.
+    pub fn dpop_thumbprint(&self) -> Option<&str> {
+        self.shared.endpoint.dpop().map(|dpop| dpop.thumbprint())
+    }
+
     /// Counters and the default token's remaining lifetime.
     pub fn stats(&self) -> Stats {
         let (cache_hits, remaining) = self.shared.cache.snapshot();
@@ -272,4 +282,17 @@ impl Tokens for Client {
     fn invalidate(&self, token: &str) {
         self.shared.invalidate(Some(token));
     }
+}
+
+/// The DPoP state of a new client: its key (read with the configuration, or generated
+/// now) and an empty nonce memory.
+fn dpop_state(config: &Config) -> Result<Option<Arc<Dpop>>> {
+    let key = match &config.dpop {
+        None => return Ok(None),
+        Some(DpopSetting::Key(key)) => Arc::clone(key),
+        Some(DpopSetting::Generate) => Arc::new(DpopKey::generate().map_err(|why| {
+            Error::config(format!("configuration rejected: `dpop.generate`: {why}."))
+        })?),
+    };
+    Ok(Some(Arc::new(Dpop::new(key))))
 }

@@ -35,7 +35,13 @@ impl ConfigBuilder {
         if client_id.trim().is_empty() {
             self.problem("`client_id` is required".into());
         }
-        let auth_method = self.auth_method.unwrap_or(AuthMethod::ClientSecretPost);
+        let auth_method = self
+            .auth_method
+            .unwrap_or(if self.client_assertion_file.is_some() {
+                AuthMethod::ClientAssertionFile
+            } else {
+                AuthMethod::ClientSecretPost
+            });
         // The files are read here only to report problems now; the transport reads them
         // again when a client is built.
         let tls = std::mem::take(&mut self.tls);
@@ -47,6 +53,7 @@ impl ConfigBuilder {
             }
         };
         let credential = self.credential(auth_method, has_client_cert);
+        let dpop = self.dpop_setting();
 
         for (name, _) in &self.extra_params {
             if RESERVED_PARAMS.contains(&name.as_str()) {
@@ -173,6 +180,7 @@ impl ConfigBuilder {
             client_id,
             auth_method,
             credential: credential.expect("a missing credential is reported as a problem"),
+            dpop,
             request: self.request,
             extra_params: self.extra_params,
             headers,

@@ -11,6 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use super::discovery::discover;
+use super::dpop::{check_token_type, is_nonce_challenge, Dpop};
 use super::response::parse_token_response;
 use super::token::{Fetched, TokenRequest};
 use crate::error::{Error, Result};
@@ -41,6 +42,8 @@ pub(crate) struct EndpointSettings {
     pub(crate) default_lifetime: Duration,
     /// Whether a discovered endpoint may be plain http (loopback only).
     pub(crate) allow_http: bool,
+    /// DPoP: every token request carries a proof, and only DPoP-bound tokens are accepted.
+    pub(crate) dpop: Option<Arc<Dpop>>,
 }
 
 pub(crate) struct TokenEndpoint {
@@ -54,6 +57,7 @@ pub(crate) struct TokenEndpoint {
     retry: RetryPolicy,
     default_lifetime: Duration,
     allow_http: bool,
+    dpop: Option<Arc<Dpop>>,
     requests: AtomicU64,
 }
 
@@ -70,6 +74,7 @@ impl TokenEndpoint {
             retry: settings.retry,
             default_lifetime: settings.default_lifetime,
             allow_http: settings.allow_http,
+            dpop: settings.dpop,
             requests: AtomicU64::new(0),
         }
     }
@@ -109,6 +114,14 @@ impl TokenEndpoint {
     /// that no thread that is gone in the child can be holding it there.
     pub(crate) fn fork_locks<'a>(&'a self, visit: &mut dyn FnMut(&'a dyn ForkLock)) {
         visit(&self.credential);
+        if let Some(dpop) = &self.dpop {
+            dpop.fork_locks(visit);
+        }
+    }
+
+    /// The client's DPoP state, when DPoP is configured (API requests need proofs too).
+    pub(crate) fn dpop(&self) -> Option<&Dpop> {
+        self.dpop.as_deref()
     }
 
     /// Fetch one token, retrying transient failures with backoff until `max_attempts` or
@@ -138,8 +151,23 @@ impl TokenEndpoint {
         }
     }
 
+    /// One attempt; with DPoP, a `use_dpop_nonce` challenge that brought a new nonce is
+    /// answered at once by one more request with it (RFC 9449 §8), within the attempt.
     fn attempt(&self, request: &TokenRequest, deadline: Instant) -> Result<Fetched> {
         let url = self.token_url(deadline)?;
+        let Some(dpop) = &self.dpop else {
+            return self.exchange(request, url, deadline);
+        };
+        let sent_nonce = dpop.nonce_for(url);
+        match self.exchange(request, url, deadline) {
+            Err(e) if is_nonce_challenge(&e) && dpop.nonce_for(url) != sent_nonce => {
+                self.exchange(request, url, deadline)
+            }
+            outcome => outcome,
+        }
+    }
+
+    fn exchange(&self, request: &TokenRequest, url: &str, deadline: Instant) -> Result<Fetched> {
         let credential = self.credential.read().clone();
         let mut form = Form::default();
         form.push("grant_type", "client_credentials");
@@ -156,6 +184,7 @@ impl TokenEndpoint {
             form.push(name, value);
         }
         let mut basic = None;
+        let mut assertion = None;
         match (&credential, self.auth_method) {
             (Credential::Secret(secret), AuthMethod::ClientSecretBasic) => {
                 // RFC 6749 §2.3.1: form-urlencode id and secret, then base64 the pair.
@@ -181,13 +210,33 @@ impl TokenEndpoint {
                 form.push("client_assertion", assertion.expose());
             }
             (Credential::Certificate, _) => form.push("client_id", &self.client_id),
+            (Credential::AssertionFile(file), _) => {
+                // Read now: the platform rotates it, and an expired one is not sent.
+                assertion = Some(file.read()?);
+                form.push("client_id", &self.client_id);
+                form.push(
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                );
+                form.push(
+                    "client_assertion",
+                    assertion.as_ref().map_or("", Secret::expose),
+                );
+            }
         }
+        let proof = match &self.dpop {
+            Some(dpop) => Some(dpop.proof("POST", url, None)?),
+            None => None,
+        };
         let mut headers = vec![
             ("content-type", "application/x-www-form-urlencoded"),
             ("accept", "application/json"),
         ];
         if let Some(value) = &basic {
             headers.push(("authorization", value.expose()));
+        }
+        if let Some(proof) = &proof {
+            headers.push(("dpop", proof.expose()));
         }
         let issued = Instant::now();
         self.requests.fetch_add(1, Ordering::Relaxed);
@@ -200,11 +249,19 @@ impl TokenEndpoint {
             body_limit: TOKEN_BODY_LIMIT,
             peer: "token endpoint",
         })?;
+        if let Some(dpop) = &self.dpop {
+            dpop.observe(url, &reply);
+        }
+        // What the server could echo back and must not reach a message.
         let secret = match &credential {
             Credential::Secret(s) => Some(s),
-            _ => None,
+            _ => assertion.as_ref(),
         };
-        parse_token_response(reply, url, issued, secret, self.default_lifetime)
+        let mut scrubbed = vec![];
+        scrubbed.extend(secret);
+        scrubbed.extend(proof.as_ref());
+        let fetched = parse_token_response(reply, url, issued, &scrubbed, self.default_lifetime)?;
+        check_token_type(fetched, self.dpop.is_some(), url)
     }
 
     fn token_url(&self, deadline: Instant) -> Result<&str> {

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::{STANDARD_NO_PAD_INDIFFERENT, URL_SAFE_NO_P
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::token::Fetched;
+use super::token::{Fetched, TokenType};
 use crate::error::{quote_body, Error, ErrorKind, Result};
 use crate::http::{parse_retry_after, percent_encode, Reply};
 use crate::secret::Secret;
@@ -18,7 +18,7 @@ pub(super) fn parse_token_response(
     reply: Reply,
     url: &str,
     issued: Instant,
-    secret: Option<&Secret>,
+    secrets: &[&Secret],
     default_lifetime: Duration,
 ) -> Result<Fetched> {
     // Some servers (IIS-hosted ones in particular) prefix JSON with a UTF-8 BOM.
@@ -34,7 +34,7 @@ pub(super) fn parse_token_response(
         .as_ref()
         .is_some_and(|j| j.get("access_token").is_some());
     if !success || (json.as_ref().is_some_and(|j| j.get("error").is_some()) && !has_token) {
-        return Err(error_response(&reply, json.as_ref(), url, secret));
+        return Err(error_response(&reply, json.as_ref(), url, secrets));
     }
     let Some(json) = json else {
         return Err(Error::new(
@@ -43,7 +43,7 @@ pub(super) fn parse_token_response(
                 "The token endpoint at {url} answered HTTP {} with a body that is not a JSON object \
                  (a proxy or login page?): \"{}\".",
                 reply.status,
-                quote_body(scrub(&String::from_utf8_lossy(&reply.body), secret).as_bytes(), 200)
+                quote_body(scrub(&String::from_utf8_lossy(&reply.body), secrets).as_bytes(), 200)
             ),
         )
         .with_status(reply.status));
@@ -68,23 +68,26 @@ pub(super) fn parse_token_response(
             format!("The token endpoint at {url} issued an access_token with spaces, control or non-ASCII characters; it cannot be sent as a Bearer token."),
         ));
     }
-    match json.get("token_type") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => {}
+    // Whether a DPoP-bound token was wanted is the endpoint's rule (`dpop::check_token_type`).
+    let token_type = match json.get("token_type") {
+        None | Some(Value::Null) => TokenType::Bearer,
+        Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => TokenType::Bearer,
+        Some(Value::String(t)) if t.eq_ignore_ascii_case("dpop") => TokenType::Dpop,
         Some(other) => {
             return Err(Error::new(
                 ErrorKind::BadResponse,
                 format!(
-                    "The token endpoint at {url} issued a token of type {other}; tokenward only uses Bearer tokens (RFC 6749 §7.1)."
+                    "The token endpoint at {url} issued a token of type {other}; tokenward only uses Bearer and DPoP tokens (RFC 6749 §7.1)."
                 ),
             ))
         }
-    }
+    };
     let lifetime = expires_in(json.get("expires_in"))
         .or_else(|| jwt_lifetime(value))
         .unwrap_or(default_lifetime);
     Ok(Fetched {
         value: value.clone(),
+        token_type,
         lifetime,
         issued,
         granted_scope: json
@@ -109,17 +112,12 @@ fn expires_in(value: Option<&Value>) -> Option<Duration> {
 }
 
 /// Turn a non-success token response into a typed error (RFC 6749 §5.2).
-fn error_response(
-    reply: &Reply,
-    json: Option<&Value>,
-    url: &str,
-    secret: Option<&Secret>,
-) -> Error {
+fn error_response(reply: &Reply, json: Option<&Value>, url: &str, secrets: &[&Secret]) -> Error {
     let status = reply.status;
     let text = |key: &str| {
         json.and_then(|j| j.get(key))
             .and_then(Value::as_str)
-            .map(|s| quote_body(scrub(s, secret).as_bytes(), 300))
+            .map(|s| quote_body(scrub(s, secrets).as_bytes(), 300))
     };
     let code = text("error");
     let description = text("error_description");
@@ -156,7 +154,7 @@ fn error_response(
         (None, _) => format!(
             "\"{}\"",
             quote_body(
-                scrub(&String::from_utf8_lossy(&reply.body), secret).as_bytes(),
+                scrub(&String::from_utf8_lossy(&reply.body), secrets).as_bytes(),
                 200
             )
         ),
@@ -170,15 +168,17 @@ fn error_response(
     .with_retry_after(retry_after)
 }
 
-/// Remove the client secret (raw or percent-encoded) from server-provided text, in case a
+/// Remove what the request carried that must stay secret — the client secret, a client
+/// assertion, a DPoP proof — raw or percent-encoded from server-provided text, in case a
 /// misbehaving server echoes the request.
-fn scrub(text: &str, secret: Option<&Secret>) -> String {
-    let Some(secret) = secret.map(Secret::expose).filter(|s| s.len() >= 4) else {
-        return text.to_string();
-    };
-    let mut encoded = String::new();
-    percent_encode(secret, &mut encoded);
-    text.replace(secret, "***").replace(&encoded, "***")
+fn scrub(text: &str, secrets: &[&Secret]) -> String {
+    let mut text = text.to_string();
+    for secret in secrets.iter().map(|s| s.expose()).filter(|s| s.len() >= 4) {
+        let mut encoded = String::new();
+        percent_encode(secret, &mut encoded);
+        text = text.replace(secret, "***").replace(&encoded, "***");
+    }
+    text
 }
 
 /// The lifetime a JWT declares (`exp - iat`), used when the server sends no `expires_in`.
@@ -216,7 +216,7 @@ mod tests {
             reply(200, body, &[]),
             "http://127.0.0.1:1/t",
             Instant::now(),
-            None,
+            &[],
             Duration::from_secs(3600),
         )
         .unwrap();
@@ -275,7 +275,7 @@ mod tests {
     fn classify(status: u16, body: &str) -> ErrorKind {
         let r = reply(status, body, &[]);
         let json = serde_json::from_slice::<Value>(&r.body).ok();
-        error_response(&r, json.as_ref(), "https://idp/token", None).kind()
+        error_response(&r, json.as_ref(), "https://idp/token", &[]).kind()
     }
 
     #[test]
@@ -328,7 +328,7 @@ mod tests {
             &[("retry-after", "7")],
         );
         let json = serde_json::from_slice::<Value>(&r.body).ok();
-        let e = error_response(&r, json.as_ref(), "https://idp/token", None);
+        let e = error_response(&r, json.as_ref(), "https://idp/token", &[]);
         assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
         assert_eq!(e.oauth_error(), Some("slow_down"));
         assert!(e.message().contains("HTTP 429"), "{e}");
@@ -344,7 +344,7 @@ mod tests {
             "client_secret=xY9%23mK2%24%20secret rejected; raw xY9#mK2$ secret",
             &[],
         );
-        let e = error_response(&r, None, "https://idp/token", Some(&secret));
+        let e = error_response(&r, None, "https://idp/token", &[&secret]);
         assert!(!e.message().contains("xY9"), "{e}");
     }
 }
