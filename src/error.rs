@@ -43,6 +43,9 @@ pub enum ErrorKind {
     Forbidden,
     /// A Rust panic was caught at the FFI boundary.
     Panic,
+    /// A request URL's origin is not one of the configured `api_base_urls`: nothing of the
+    /// client's (token, static headers) goes there.
+    ForeignOrigin,
 }
 
 impl ErrorKind {
@@ -73,6 +76,7 @@ impl ErrorKind {
             ErrorKind::Unauthorized => "unauthorized",
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::Panic => "panic",
+            ErrorKind::ForeignOrigin => "foreign_origin",
         }
     }
 }

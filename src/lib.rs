@@ -55,12 +55,12 @@
 //! |---|---|
 //! | `error`, `secret` | the one [`Error`]; secrets that never print and are wiped on drop |
 //! | `sync/` | `std::sync` locks that can be held across `fork()`; the `pthread_atfork` hooks |
-//! | `http/` | one HTTP exchange over rustls (`transport`), trust roots and TLS files (`tls`), URL and header rules (`url`), backoff and `Retry-After` (`retry`), redirects (`location`) |
+//! | `http/` | one HTTP exchange over rustls (`transport`), trust roots and TLS files (`tls`), URL rules (`url`), the rules for caller headers (`headers`), backoff and `Retry-After` (`retry`), redirect targets by RFC 3986 (`location`) |
 //! | `oauth/` | tokens and token requests (`token`), client authentication (`credential`, `assertion`), the token endpoint (`endpoint`), its responses (`response`), OpenID discovery |
 //! | `config/` | the schema: [`Config`] (paths and typed enums, no transport objects), [`ConfigBuilder`], the JSON and environment sources, secrets and keys read at build time, validation, typo hints |
 //! | `cache/` | per-request slots, single flight, refresh-ahead, serve-stale (`mod`, `slot`), the lock-free hit path (`hit`), the coarse clock |
-//! | `client/` | the [`Client`] façade, the fetch driver (`shared`), [`Client::send`] and its parts (request types, rate limit, `WWW-Authenticate`, GraphQL), events |
-//! | `ffi/` | the C ABI: handles, status codes, buffers, the panic boundary |
+//! | `client/` | the [`Client`] façade, the fetch driver (`shared`), [`Client::send`] and its parts (request types, rate limit, `WWW-Authenticate`, GraphQL, the rejection guard), [`Client::headers_for`] and [`Client::recover`] for other HTTP clients, events |
+//! | `ffi/` | the C ABI: tagged handles (`handle`), status codes, buffers, the panic boundary |
 
 // `unsafe` is confined to `ffi`, `sync` (the fork hooks) and `cache::clock`, which allow it
 // explicitly; the other layers forbid it.

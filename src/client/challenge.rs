@@ -1,6 +1,8 @@
 //! What an API's `WWW-Authenticate: Bearer` challenge says (RFC 6750 §3), turned into the
 //! errors `send` reports for a second 401 and for a 403.
 
+use std::time::Duration;
+
 use crate::error::{quote_body, Error, ErrorKind};
 use crate::http::Reply;
 
@@ -60,7 +62,30 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// What to check when an API rejects tokens that were just issued.
+const CHECK_FRESH: &str = "it rejects freshly issued tokens. Check that the token's audience and \
+     scope are what this API expects, and the tenant headers it needs";
+
+/// A rejection (401, or GraphQL `UNAUTHENTICATED` in a 200) after one token refresh.
 pub(super) fn unauthorized(reply: &Reply, url: &str) -> Error {
+    rejection(reply, Some(url), "again after one token refresh".into(), "")
+}
+
+/// A rejection of a token issued after the API had rejected another one `since` ago: no
+/// refresh is started for it (see the `rejection` module). `url` when it is known.
+pub(super) fn rejected_fresh(reply: &Reply, url: Option<&str>, since: Duration) -> Error {
+    rejection(
+        reply,
+        url,
+        format!(
+            "for a token issued after it rejected another one {} ms ago",
+            since.as_millis()
+        ),
+        " No new token is fetched for it until error_cooldown has passed.",
+    )
+}
+
+fn rejection(reply: &Reply, url: Option<&str>, context: String, then: &str) -> Error {
     let params = bearer_params(reply);
     let code = param(&params, "error").map(str::to_string);
     let description = param(&params, "error_description").map(str::to_string);
@@ -77,8 +102,8 @@ pub(super) fn unauthorized(reply: &Reply, url: &str) -> Error {
     Error::new(
         ErrorKind::Unauthorized,
         format!(
-            "The API at {url} answered {what}{detail} again after one token refresh; check that the token's \
-             scope/audience is what this API expects."
+            "The API{} answered {what}{detail} {context}: {CHECK_FRESH}.{then}",
+            url.map(|u| format!(" at {u}")).unwrap_or_default()
         ),
     )
     .with_status(reply.status)

@@ -22,7 +22,8 @@ use rustls_pki_types::PrivateKeyDer;
 
 use super::token::{Fetched, TokenType};
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{origin_of, Origin, Reply};
+use crate::http::url::origin_of;
+use crate::http::{Origin, Reply};
 use crate::secret::Secret;
 use crate::sync::{ForkLock, Mutex};
 

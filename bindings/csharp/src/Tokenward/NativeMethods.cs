@@ -82,10 +82,19 @@ namespace Tokenward
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int tw_client_set_event_callback(IntPtr client, EventFn callback, IntPtr userData);
 
+        // `names`/`values`: arrays of pointers to NUL-terminated UTF-8 (see TokenClient.Send).
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
-        internal static extern int tw_client_send(
-            TokenClientHandle client, byte[] method, byte[] url, byte[] headers,
+        internal static extern int tw_client_send_pairs(
+            TokenClientHandle client, byte[] method, byte[] url, IntPtr[] names, IntPtr[] values, UIntPtr count,
             byte[] body, UIntPtr bodyLen, out TokenwardResponseHandle response);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int tw_client_headers_for(
+            TokenClientHandle client, byte[] method, byte[] url, byte[] buf, UIntPtr cap, out UIntPtr len);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int tw_client_recover(
+            TokenClientHandle client, byte[] authorization, ushort status, byte[] body, UIntPtr bodyLen, out int resend);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern ushort tw_response_status(TokenwardResponseHandle response);

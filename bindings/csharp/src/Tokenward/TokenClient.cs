@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.Reflection;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Threading;
 
@@ -273,13 +274,25 @@ namespace Tokenward
         /// <see cref="TokenwardHandler"/>). On 401 the token is refreshed and the request re-sent
         /// once. Blocks for at most the request timeout (plus a token fetch).
         /// </summary>
+        /// <remarks>
+        /// The headers go to the core as name/value pairs and the core checks each: a name that
+        /// is not an RFC 9110 token, a value with CR, LF or another control character, or a
+        /// header the transport or tokenward sets (<c>Authorization</c>, <c>Proxy-Authorization</c>,
+        /// <c>Host</c>, <c>Content-Length</c>, <c>Transfer-Encoding</c>, <c>Connection</c>,
+        /// <c>TE</c>, <c>Upgrade</c>) is a <see cref="TokenwardInvalidArgumentException"/> and
+        /// nothing is sent. A redirect to another origin carries none of the client's headers and
+        /// of these only <c>Accept</c>, <c>Accept-Language</c>, <c>User-Agent</c> and
+        /// <c>Content-Type</c>.
+        /// </remarks>
         /// <param name="method">The HTTP method, e.g. <c>"GET"</c>.</param>
         /// <param name="url">An absolute URL; outside <see cref="TokenClientOptions.ApiBaseUrls"/> (when set) it is refused before anything is sent.</param>
-        /// <param name="headers">Extra request headers (not <c>Authorization</c>), or null.</param>
+        /// <param name="headers">Extra request headers, or null.</param>
         /// <param name="body">The request body, or null.</param>
         /// <returns>The response, whatever its status (4xx and 5xx included); dispose it.</returns>
-        /// <exception cref="TokenwardUnauthorizedException">The API answered 401 again after one refresh.</exception>
+        /// <exception cref="TokenwardUnauthorizedException">The API answered 401 again after one refresh, or at once for a token issued right after it rejected another (no refresh storm).</exception>
         /// <exception cref="TokenwardForbiddenException">The API answered 403.</exception>
+        /// <exception cref="TokenwardForeignOriginException">The URL is outside <see cref="TokenClientOptions.ApiBaseUrls"/>.</exception>
+        /// <exception cref="TokenwardInvalidArgumentException">A bad method, URL or header (the message names the pair).</exception>
         /// <exception cref="TokenwardException">Token or transport failures, e.g. <see cref="TokenwardNetworkException"/>.</exception>
         /// <exception cref="ObjectDisposedException">The client was disposed.</exception>
         public TokenwardResponse Send(
@@ -294,39 +307,135 @@ namespace Tokenward
                 throw new ArgumentNullException(nameof(url));
             }
             EnsureUsable();
-            byte[] headerLines = null;
+            var pairs = new List<KeyValuePair<string, string>>();
             if (headers != null)
             {
-                var lines = new StringBuilder();
-                foreach (KeyValuePair<string, string> header in headers)
-                {
-                    lines.Append(header.Key).Append(": ").Append(header.Value).Append("\r\n");
-                }
-                headerLines = NativeMethods.Utf8(lines.ToString(), "the request headers");
+                pairs.AddRange(headers);
             }
-            byte[] methodBytes = NativeMethods.Utf8(method, "the method");
-            byte[] urlBytes = NativeMethods.Utf8(url, "the URL");
-            TokenwardResponseHandle response;
-            int status;
+            var names = new IntPtr[pairs.Count];
+            var values = new IntPtr[pairs.Count];
             try
             {
-                status = NativeMethods.tw_client_send(
-                    _handle, methodBytes, urlBytes, headerLines, body, (UIntPtr)(body == null ? 0 : body.Length), out response);
+                for (int i = 0; i < pairs.Count; i++)
+                {
+                    names[i] = NativeString(pairs[i].Key, "the name of request header " + i);
+                    values[i] = NativeString(pairs[i].Value, "the value of request header " + i);
+                }
+                TokenwardResponseHandle response;
+                int status = NativeMethods.tw_client_send_pairs(
+                    _handle, NativeMethods.Utf8(method, "the method"), NativeMethods.Utf8(url, "the URL"),
+                    names, values, (UIntPtr)pairs.Count,
+                    body, (UIntPtr)(body == null ? 0 : body.Length), out response);
+                if (status != NativeMethods.StatusOk)
+                {
+                    TokenwardException error = NativeMethods.Error(status);
+                    response.Dispose();
+                    throw error;
+                }
+                return new TokenwardResponse(response);
             }
             finally
             {
-                // A 401 makes the core evict the token it sent. Its Invalidated event drops the
-                // memo at once; this also covers a client whose events are already off (process
-                // exit), at the cost of one native call on the next GetToken.
+                // The core may have replaced the token (a 401 makes it invalidate and refetch).
                 DropMemo();
+                FreeNativeStrings(names);
+                FreeNativeStrings(values);
             }
-            if (status != NativeMethods.StatusOk)
+        }
+
+        /// <summary>
+        /// A NUL-terminated UTF-8 copy of <paramref name="text"/> in unmanaged memory (null stays
+        /// NULL, which the core reports). NUL itself is refused: a C string would end there.
+        /// </summary>
+        private static IntPtr NativeString(string text, string what)
+        {
+            if (text == null)
             {
-                TokenwardException error = NativeMethods.Error(status);
-                response.Dispose();
-                throw error;
+                return IntPtr.Zero;
             }
-            return new TokenwardResponse(response);
+            if (text.IndexOf('\0') >= 0)
+            {
+                throw new TokenwardInvalidArgumentException(
+                    "tokenward: " + what + " contains NUL; the request was not sent.");
+            }
+            byte[] bytes = NativeMethods.Utf8(text, what);
+            IntPtr copy = Marshal.AllocHGlobal(bytes.Length);
+            Marshal.Copy(bytes, 0, copy, bytes.Length);
+            Array.Clear(bytes, 0, bytes.Length);
+            return copy;
+        }
+
+        private static void FreeNativeStrings(IntPtr[] strings)
+        {
+            foreach (IntPtr text in strings)
+            {
+                if (text == IntPtr.Zero)
+                {
+                    continue;
+                }
+                // Header values may be credentials (cookies, API keys): wipe before freeing.
+                for (int i = 0; Marshal.ReadByte(text, i) != 0; i++)
+                {
+                    Marshal.WriteByte(text, i, 0);
+                }
+                Marshal.FreeHGlobal(text);
+            }
+        }
+
+        /// <summary>
+        /// The headers for one request to <paramref name="url"/> by another HTTP client:
+        /// <c>Authorization</c> first, then the configured static headers — provided the URL may
+        /// carry them. Blocks like <see cref="GetToken"/>.
+        /// </summary>
+        /// <exception cref="TokenwardForeignOriginException"><see cref="TokenClientOptions.ApiBaseUrls"/> is set and the URL is of another origin (nothing is handed out).</exception>
+        /// <exception cref="TokenwardInvalidArgumentException">A malformed method or URL.</exception>
+        /// <exception cref="TokenwardException">Token failures, as for <see cref="GetToken"/>.</exception>
+        /// <exception cref="ObjectDisposedException">The client was disposed.</exception>
+        public IReadOnlyDictionary<string, string> GetHeadersFor(string method, string url)
+        {
+            if (method == null)
+            {
+                throw new ArgumentNullException(nameof(method));
+            }
+            if (url == null)
+            {
+                throw new ArgumentNullException(nameof(url));
+            }
+            EnsureUsable();
+            TokenClientHandle handle = _handle;
+            byte[] methodBytes = NativeMethods.Utf8(method, "the method");
+            byte[] urlBytes = NativeMethods.Utf8(url, "the URL");
+            return TokenwardHeaders.Parse(NativeMethods.ReadString(
+                (byte[] buf, UIntPtr cap, out UIntPtr len) =>
+                    NativeMethods.tw_client_headers_for(handle, methodBytes, urlBytes, buf, cap, out len)));
+        }
+
+        /// <summary>
+        /// After the API answered a request that carried <paramref name="authorization"/> (from
+        /// <see cref="GetHeadersFor"/>): whether to re-send it once with new headers — the core
+        /// found the token rejected (401, or a GraphQL <c>UNAUTHENTICATED</c> with
+        /// <c>GraphqlAuthErrors</c>) and invalidated it.
+        /// </summary>
+        /// <exception cref="TokenwardUnauthorizedException">The core refuses a re-send: the API rejects freshly issued tokens.</exception>
+        internal bool Recover(string authorization, int status, byte[] body)
+        {
+            EnsureUsable();
+            int resend = 0;
+            try
+            {
+                NativeMethods.Check(NativeMethods.tw_client_recover(
+                    _handle, NativeMethods.Utf8(authorization, "the Authorization value"), (ushort)status,
+                    body, (UIntPtr)(body == null ? 0 : body.Length), out resend));
+                return resend != 0;
+            }
+            finally
+            {
+                if (resend != 0)
+                {
+                    // The core invalidated the token: the memo goes with it.
+                    DropMemo();
+                }
+            }
         }
 
         /// <summary>

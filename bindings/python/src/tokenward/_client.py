@@ -29,7 +29,7 @@ import os
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from . import _native
@@ -135,28 +135,22 @@ def _parse_headers(text: str) -> Dict[str, str]:
     return headers
 
 
-def _format_headers(headers: Mapping[str, str]) -> bytes:
-    """``"Name: value\r\n"`` lines for ``tw_client_send``.
+def _header_pairs(headers: Mapping[str, str]) -> List[Tuple[bytes, bytes]]:
+    """Name/value pairs for ``tw_client_send_pairs``; the core validates them.
 
-    CR, LF and NUL are refused here because they would split or cut a line, turning one
-    header into two before the core could validate it (header smuggling).
+    Only NUL is refused here: a C string ends at it, so the core would see a shorter name
+    or value than the caller wrote.
     """
-    lines = []
+    pairs = []
     for name, value in headers.items():
         if not isinstance(name, str) or not isinstance(value, str):
             raise TypeError("tokenward: request header names and values must be str.")
-        for part, what in ((name, "name"), (value, "value")):
-            if "\r" in part or "\n" in part or "\0" in part:
-                raise InvalidArgumentError(
-                    f"tokenward: request header {what} {name!r} contains CR, LF or NUL; "
-                    f"the request was not sent."
-                )
-        if ":" in name:
+        if "\0" in name or "\0" in value:
             raise InvalidArgumentError(
-                f"tokenward: request header name {name!r} contains ':'; the request was not sent."
+                f"tokenward: request header {name!r} contains NUL; the request was not sent."
             )
-        lines.append(f"{name}: {value}\r\n")
-    return _encode("".join(lines))
+        pairs.append((_encode(name), _encode(value)))
+    return pairs
 
 
 def _c_string(text: str, what: str) -> bytes:
@@ -461,21 +455,28 @@ class Client:
         """Send an API request with the token and the configured headers, through the
         core's own HTTP transport (for code without an HTTP client of its own).
 
-        ``headers`` are added after ``Authorization`` and the configured static headers and
-        must not contain ``Authorization``. On a 401 the core invalidates the token the
+        ``headers`` are added after ``Authorization`` and the configured static headers; the
+        core checks them (names are RFC 9110 tokens, values have no control characters) and
+        refuses those the transport or tokenward sets: ``Authorization``,
+        ``Proxy-Authorization``, ``Host``, ``Content-Length``, ``Transfer-Encoding``,
+        ``Connection``, ``TE``, ``Upgrade``. On a 401 the core invalidates the token the
         request carried, fetches a new one and re-sends the request once. A URL whose
         origin is not in ``api_base_urls`` (when configured) is refused before anything is
-        sent. Blocks at most the request timeout (plus a token fetch); thread-safe.
+        sent; a redirect to another origin carries none of the client's headers and of
+        ``headers`` only ``Accept``, ``Accept-Language``, ``User-Agent`` and
+        ``Content-Type``. Blocks at most the request timeout (plus a token fetch);
+        thread-safe.
 
         Returns a :class:`Response` for every status except these, which raise:
-        401 again after the retry → :class:`UnauthorizedError`; 403 →
-        :class:`ForbiddenError`; refused URL, bad method or header →
+        401 again after the retry, or at once for a token issued right after the API rejected
+        another → :class:`UnauthorizedError`; 403 → :class:`ForbiddenError`; a URL outside
+        ``api_base_urls`` → :class:`ForeignOriginError`; bad method, URL or header →
         :class:`InvalidArgumentError`; token failures → their :class:`Error` subclass;
         transport failures → :class:`NetworkError`, :class:`TimeoutError`, :class:`TlsError`.
         """
         method_bytes = _c_string(method, "method")
         url_bytes = _c_string(url, "URL")
-        header_bytes = _format_headers(headers) if headers else None
+        header_pairs = _header_pairs(headers) if headers else []
         if body is None:
             body_bytes: Optional[bytes] = None
         elif isinstance(body, str):
@@ -486,7 +487,7 @@ class Client:
             raise TypeError("tokenward: the request body must be bytes, bytearray, memoryview or str.")
         handle, _ = self._enter()
         try:
-            response, status, data = _native.send(handle, method_bytes, url_bytes, header_bytes, body_bytes)
+            response, status, data = _native.send(handle, method_bytes, url_bytes, header_pairs, body_bytes)
         finally:
             # The core may have replaced the token (a 401 makes it invalidate and refetch),
             # so the memo must not outlive this call.
@@ -498,6 +499,38 @@ class Client:
             raise
 
     # -- hooks for the adapters ------------------------------------------------------------
+
+    def headers_for(self, method: str, url: str) -> Dict[str, str]:
+        """The headers for one request to ``url`` by another HTTP client: ``Authorization``
+        first, then the configured static headers — provided ``url`` may carry them.
+
+        Raises :class:`ForeignOriginError` when ``api_base_urls`` is configured and ``url``
+        is of another origin (nothing is handed out), :class:`InvalidArgumentError` for a
+        malformed method or URL, and the token fetch's errors. Blocks like :meth:`token`.
+        """
+        method_bytes = _c_string(method, "method")
+        url_bytes = _c_string(url, "URL")
+        handle, _ = self._enter()
+        try:
+            text = _native.read_string(lib.tw_client_headers_for, handle, method_bytes, url_bytes)
+        finally:
+            self._exit()
+        return _parse_headers(text)
+
+    def _recover(self, authorization: str, status: int, body: Optional[bytes]) -> bool:
+        """After the API answered a request that carried ``authorization`` (from
+        :meth:`headers_for`): whether to re-send it once with new headers (the core found
+        the token rejected — 401, or a GraphQL ``UNAUTHENTICATED`` with
+        ``graphql_auth_errors`` — and invalidated it). Raises :class:`UnauthorizedError`
+        when the core refuses: the API rejects freshly issued tokens."""
+        handle, _ = self._enter()
+        resend = False
+        try:
+            resend = _native.recover(handle, _encode(authorization), status, body)
+            return resend
+        finally:
+            # The core invalidated the token when it says re-send: drop the memo with it.
+            self._exit(drop=resend)
 
     def _cached_headers(self) -> Optional[Dict[str, str]]:
         """The memoized headers, or ``None`` when getting them would call the core."""

@@ -19,6 +19,7 @@ from ctypes import (
     Structure,
     byref,
     c_char_p,
+    c_int,
     c_int32,
     c_size_t,
     c_uint16,
@@ -26,7 +27,7 @@ from ctypes import (
     c_void_p,
     create_string_buffer,
 )
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 from ._errors import Error, error_class
 
@@ -152,6 +153,31 @@ _declare(
     c_int32,
     [_client_p, c_char_p, c_char_p, c_char_p, c_char_p, c_size_t, POINTER(_response_p)],
 )
+_declare(
+    "tw_client_send_pairs",
+    c_int32,
+    [
+        _client_p,
+        c_char_p,
+        c_char_p,
+        POINTER(c_char_p),
+        POINTER(c_char_p),
+        c_size_t,
+        c_char_p,
+        c_size_t,
+        POINTER(_response_p),
+    ],
+)
+_declare(
+    "tw_client_headers_for",
+    c_int32,
+    [_client_p, c_char_p, c_char_p, c_char_p, c_size_t, _size_p],
+)
+_declare(
+    "tw_client_recover",
+    c_int32,
+    [_client_p, c_char_p, c_uint16, c_char_p, c_size_t, POINTER(c_int)],
+)
 _declare("tw_response_status", c_uint16, [_response_p])
 _declare("tw_response_body", c_void_p, [_response_p, _size_p])
 _declare("tw_response_header", c_int32, [_response_p, c_char_p, c_char_p, c_size_t, _size_p])
@@ -234,16 +260,24 @@ def read_token_cacheable(handle: int) -> Tuple[str, int]:
 
 
 def send(
-    handle: int, method: bytes, url: bytes, headers: Optional[bytes], body: Optional[bytes]
+    handle: int,
+    method: bytes,
+    url: bytes,
+    headers: Sequence[Tuple[bytes, bytes]],
+    body: Optional[bytes],
 ) -> Tuple[int, int, bytes]:
-    """``tw_client_send``: (response handle, HTTP status, body copy).
+    """``tw_client_send_pairs``: (response handle, HTTP status, body copy). The core checks
+    every header pair; no header text is built here.
 
     The caller owns the returned response handle and must pass it to
     :func:`free_response`; if copying out the status or body fails, it is freed here.
     """
     out = _response_p()
     length = 0 if body is None else len(body)
-    check(lib.tw_client_send(handle, method, url, headers, body, length, byref(out)))
+    count = len(headers)
+    names = (c_char_p * count)(*(name for name, _ in headers))
+    values = (c_char_p * count)(*(value for _, value in headers))
+    check(lib.tw_client_send_pairs(handle, method, url, names, values, count, body, length, byref(out)))
     response = out.value
     if not response:
         raise Error("tokenward: the native library returned TW_OK without a response.")
@@ -256,6 +290,16 @@ def send(
         lib.tw_response_free(response)
         raise
     return response, status, data
+
+
+def recover(handle: int, authorization: bytes, status: int, body: Optional[bytes]) -> bool:
+    """``tw_client_recover``: whether to re-send after this answer (the token it carried was
+    rejected and invalidated). Raises :class:`UnauthorizedError` when the core refuses a
+    re-send (the API rejects freshly issued tokens)."""
+    resend = c_int(0)
+    length = 0 if body is None else len(body)
+    check(lib.tw_client_recover(handle, authorization, status, body, length, byref(resend)))
+    return bool(resend.value)
 
 
 def response_header(response: int, name: bytes) -> Optional[str]:
