@@ -14,7 +14,8 @@ use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::headers::{describes_body, survives_foreign_redirect};
 use crate::http::location::resolve;
-use crate::http::{backoff, check_url, parse_retry_after, Origin, Outgoing, Transport};
+use crate::http::{backoff, check_url, parse_retry_after, Origin, Outgoing, Reply, Transport};
+use crate::oauth::dpop::{is_api_nonce_challenge, Dpop};
 use crate::oauth::AccessToken;
 
 /// Redirects followed per `send` at most.
@@ -36,6 +37,8 @@ pub(super) struct Sender<'a> {
     pub(super) transport: &'a Transport,
     pub(super) limiter: Option<&'a RateLimiter>,
     pub(super) tokens: &'a dyn Tokens,
+    /// With DPoP: every request that carries the token carries a proof made for it.
+    pub(super) dpop: Option<&'a Dpop>,
 }
 
 /// Whether the token and the static headers may go to `origin`.
@@ -82,6 +85,8 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
     let mut url = request.url.clone();
     let mut attempt = 1;
     let mut refreshed = false;
+    // At most one re-send for an API's DPoP nonce challenge (RFC 9449 §9) per call.
+    let mut nonce_retried = false;
     let mut redirects = 0;
     // Once a redirect has left the configured origins nothing of ours goes along for the
     // rest of the chain, even back to an allowed origin: a foreign server must not be able
@@ -104,10 +109,18 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
         } else {
             Some(sender.tokens.token()?)
         };
+        // A new proof for every request sent: this method, this URL, this token.
+        let proof = match (&token, sender.dpop) {
+            (Some(token), Some(dpop)) => Some(dpop.proof(&method, &url, Some(token.as_str()))?),
+            _ => None,
+        };
         let mut headers: Vec<(&str, &str)> =
-            Vec::with_capacity(2 + config.headers.len() + request.headers.len());
+            Vec::with_capacity(3 + config.headers.len() + request.headers.len());
         if let Some(token) = &token {
             headers.push(("Authorization", token.authorization()));
+            if let Some(proof) = &proof {
+                headers.push(("DPoP", proof.expose()));
+            }
             headers.extend(config.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         }
         headers.extend(
@@ -144,6 +157,13 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
             }
             Err(e) => return Err(e),
         };
+        if let (Some(dpop), true) = (sender.dpop, token.is_some()) {
+            let fresh = dpop.observe(&url, &reply);
+            if reply.status == 401 && fresh && !nonce_retried && is_nonce_challenge(&reply) {
+                nonce_retried = true;
+                continue;
+            }
+        }
         if let (true, Some(token)) = (rejects_token(config, reply.status, &reply.body), &token) {
             if refreshed {
                 return Err(unauthorized(&reply, &url));
@@ -211,4 +231,14 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
             body: reply.body,
         });
     }
+}
+
+/// Whether an API's answer is a DPoP `use_dpop_nonce` challenge (any of its
+/// `WWW-Authenticate` headers).
+fn is_nonce_challenge(reply: &Reply) -> bool {
+    reply
+        .headers
+        .iter()
+        .filter(|(name, _)| name == "www-authenticate")
+        .any(|(_, value)| is_api_nonce_challenge(value))
 }

@@ -313,7 +313,12 @@ impl Dpop {
     /// origin. Returns whether it differs from the nonce the request could have carried,
     /// i.e. whether re-sending with a new proof can help.
     pub(crate) fn observe(&self, url: &str, reply: &Reply) -> bool {
-        let Some(nonce) = reply.header("dpop-nonce").map(str::trim) else {
+        self.observe_nonce(url, reply.header("dpop-nonce"))
+    }
+
+    /// [`Dpop::observe`] for the value of a `DPoP-Nonce` header, if the answer had one.
+    pub(crate) fn observe_nonce(&self, url: &str, nonce: Option<&str>) -> bool {
+        let Some(nonce) = nonce.map(str::trim) else {
             return false;
         };
         if !is_nonce(nonce) {
@@ -350,7 +355,51 @@ impl std::fmt::Debug for Dpop {
     }
 }
 
-/// Whether `reply` is a token endpoint's `use_dpop_nonce` challenge (RFC 9449 §8).
+/// Whether an API's `WWW-Authenticate` value holds a `DPoP` challenge with
+/// `error="use_dpop_nonce"` (RFC 9449 §9). Other challenges may share the header.
+pub(crate) fn is_api_nonce_challenge(www_authenticate: &str) -> bool {
+    let mut chars = www_authenticate.chars().peekable();
+    let mut in_dpop = false;
+    loop {
+        while chars.next_if(|c| *c == ',' || c.is_whitespace()).is_some() {}
+        let word: String =
+            std::iter::from_fn(|| chars.next_if(|c| !matches!(c, '=' | ',') && !c.is_whitespace()))
+                .collect();
+        if word.is_empty() {
+            // Only a stray `=` (of a token68) can stop a word here; skip it.
+            if chars.next().is_none() {
+                return false;
+            }
+            continue;
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.next_if_eq(&'=').is_none() {
+            // A word without `=` starts a new challenge: its auth-scheme.
+            in_dpop = word.eq_ignore_ascii_case("dpop");
+            continue;
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut value = String::new();
+        if chars.next_if_eq(&'"').is_some() {
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            value.extend(std::iter::from_fn(|| {
+                chars.next_if(|c| *c != ',' && !c.is_whitespace())
+            }));
+        }
+        if in_dpop && word.eq_ignore_ascii_case("error") && value == "use_dpop_nonce" {
+            return true;
+        }
+    }
+}
+
+/// Whether a token endpoint's error is a `use_dpop_nonce` challenge (RFC 9449 §8).
 pub(crate) fn is_nonce_challenge(error: &Error) -> bool {
     error.http_status() == Some(400) && error.oauth_error() == Some("use_dpop_nonce")
 }
@@ -652,6 +701,28 @@ mod tests {
         }
         assert_eq!(dpop.nonce_for("https://idp.example/"), None);
         assert_eq!(dpop.nonces.lock().len(), MAX_NONCE_ORIGINS);
+    }
+
+    #[test]
+    fn api_nonce_challenges_are_recognised_among_other_challenges() {
+        for yes in [
+            r#"DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof.", algs="ES256 PS256 RS256""#,
+            r#"dpop error=use_dpop_nonce"#,
+            r#"Bearer realm="x", DPoP algs="ES256", error="use_dpop_nonce""#,
+            r#"Basic abc==, DPoP error = "use_dpop_nonce""#,
+        ] {
+            assert!(is_api_nonce_challenge(yes), "{yes}");
+        }
+        for no in [
+            "",
+            r#"Bearer error="use_dpop_nonce""#,
+            r#"DPoP error="invalid_token", error_description="use_dpop_nonce""#,
+            r#"DPoP error="invalid_dpop_proof", Bearer error="use_dpop_nonce""#,
+            r#"DPoP error="use_dpop_nonce_not""#,
+            "=,=,== DPoP",
+        ] {
+            assert!(!is_api_nonce_challenge(no), "{no}");
+        }
     }
 
     #[test]

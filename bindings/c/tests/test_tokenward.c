@@ -507,6 +507,7 @@ static void test_create_free_version_status_names(void)
         {TW_ERR_UNAUTHORIZED, "TW_ERR_UNAUTHORIZED"},
         {TW_ERR_FORBIDDEN, "TW_ERR_FORBIDDEN"},
         {TW_ERR_FOREIGN_ORIGIN, "TW_ERR_FOREIGN_ORIGIN"},
+        {TW_ERR_NEEDS_REQUEST, "TW_ERR_NEEDS_REQUEST"},
         {TW_ERR_PANIC, "TW_ERR_PANIC"},
     };
     /* The numbers are part of the ABI (DESIGN.md §6): fixed forever. */
@@ -515,13 +516,14 @@ static void test_create_free_version_status_names(void)
           TW_ERR_TLS == 12 && TW_ERR_INVALID_CLIENT == 20 && TW_ERR_INVALID_SCOPE == 21 &&
           TW_ERR_UNAUTHORIZED_CLIENT == 22 && TW_ERR_OAUTH == 23 && TW_ERR_RATE_LIMITED == 24 &&
           TW_ERR_SERVER == 25 && TW_ERR_BAD_RESPONSE == 26 && TW_ERR_UNAUTHORIZED == 30 &&
-          TW_ERR_FORBIDDEN == 31 && TW_ERR_FOREIGN_ORIGIN == 32 && TW_ERR_PANIC == 99);
+          TW_ERR_FORBIDDEN == 31 && TW_ERR_FOREIGN_ORIGIN == 32 && TW_ERR_NEEDS_REQUEST == 33 &&
+          TW_ERR_PANIC == 99);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const char *got = tw_status_name(names[i].status);
         CHECK_MSG(got && strcmp(got, names[i].name) == 0, "tw_status_name(%d) = \"%s\", want %s",
                   (int)names[i].status, got ? got : "(null)", names[i].name);
     }
-    static const tw_status unknown[] = {-1, 4, 9, 13, 19, 27, 29, 33, 98, 100, 1000, INT32_MIN,
+    static const tw_status unknown[] = {-1, 4, 9, 13, 19, 27, 29, 34, 98, 100, 1000, INT32_MIN,
                                         INT32_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         const char *got = tw_status_name(unknown[i]);
@@ -1183,9 +1185,9 @@ static void test_headers_for_and_recover(void)
     snprintf(first, sizeof first, "%s", buf + strlen("Authorization: "));
 
     int resend = 7;
-    CHECK_STATUS(tw_client_recover(c, first, 200, (const uint8_t *)"{}", 2, &resend), TW_OK);
+    CHECK_STATUS(tw_client_recover(c, url, first, 200, NULL, (const uint8_t *)"{}", 2, &resend), TW_OK);
     CHECK(resend == 0);
-    CHECK_STATUS(tw_client_recover(c, first, 401, NULL, 0, &resend), TW_OK);
+    CHECK_STATUS(tw_client_recover(c, url, first, 401, "WWW-Authenticate: Bearer\r\n", NULL, 0, &resend), TW_OK);
     CHECK(resend == 1);
     /* The re-send gets a new token; the API rejects it too: no third token request. */
     REQUIRE_STATUS(tw_client_headers_for(c, "GET", url, buf, sizeof buf, &len), TW_OK);
@@ -1195,17 +1197,18 @@ static void test_headers_for_and_recover(void)
     CHECK(strcmp(buf + strlen("Authorization: "), first) != 0);
     for (int i = 0; i < 20; i++) {
         resend = 7;
-        CHECK_STATUS(tw_client_recover(c, buf + strlen("Authorization: "), 401, NULL, 0, &resend),
+        CHECK_STATUS(tw_client_recover(c, url, buf + strlen("Authorization: "), 401, NULL, NULL, 0, &resend),
                      TW_ERR_UNAUTHORIZED);
         CHECK(resend == 0);
     }
     CHECK_MSG(strstr(tw_last_error(), "freshly issued") && strstr(tw_last_error(), "audience"),
               "%s", tw_last_error());
     CHECK(mock_stat("token_requests") == 2);
-    EXPECT_NULL_ARG(tw_client_recover(c, first, 401, NULL, 0, NULL), "resend");
-    EXPECT_NULL_ARG(tw_client_recover(NULL, first, 401, NULL, 0, &resend), "client");
-    EXPECT_NULL_ARG(tw_client_recover(c, NULL, 401, NULL, 0, &resend), "authorization");
-    EXPECT_NULL_ARG(tw_client_recover(c, first, 401, NULL, 4, &resend), "body");
+    EXPECT_NULL_ARG(tw_client_recover(c, url, first, 401, NULL, NULL, 0, NULL), "resend");
+    EXPECT_NULL_ARG(tw_client_recover(NULL, url, first, 401, NULL, NULL, 0, &resend), "client");
+    EXPECT_NULL_ARG(tw_client_recover(c, NULL, first, 401, NULL, NULL, 0, &resend), "url");
+    EXPECT_NULL_ARG(tw_client_recover(c, url, NULL, 401, NULL, NULL, 0, &resend), "authorization");
+    EXPECT_NULL_ARG(tw_client_recover(c, url, first, 401, NULL, NULL, 4, &resend), "body");
     tw_client_free(c);
 }
 
