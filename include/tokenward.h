@@ -206,6 +206,12 @@ typedef void (*tw_event_fn)(void *user_data, const struct tw_event *event);
  */
 #define TW_EVENT_INVALIDATED 6
 
+/**
+ * A configuration problem that does not stop the client (a credential file readable by
+ * group or others). Delivered once, to the first callback registered.
+ */
+#define TW_EVENT_WARNING 7
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -366,6 +372,8 @@ tw_status tw_client_stats(struct tw_client *client, char *buf, size_t cap, size_
  * Register `callback` for events (NULL unregisters). It may run on a library thread,
  * must return quickly, must not throw, and must not call back into this client. When this
  * call returns, a previously registered callback is not running and will not run again.
+ * The first callback registered receives the configuration's `TW_EVENT_WARNING` events
+ * during this call, on the calling thread (each once per client).
  */
 tw_status tw_client_set_event_callback(struct tw_client *client, tw_event_fn callback, void *user_data);
 

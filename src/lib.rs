@@ -29,14 +29,17 @@
 //!   `refresh_mode` `background` (the default) it runs on a short-lived library thread, so no
 //!   caller waits on the network while a usable token is cached; with `inline` the caller
 //!   that notices runs it before returning (and still gets the current token if it fails).
-//!   A token is never handed out within `min(30 s, lifetime/10)` of its expiry. Only the
-//!   monotonic clock is used.
+//!   A token is never handed out within `min(30 s, lifetime/10)` of its expiry, nor within
+//!   1 s (identity providers round `exp` to whole seconds); a JWT's own `exp − iat` caps a
+//!   longer `expires_in`. Only the monotonic clock is used.
 //! - Single flight — however many threads find the cache empty, one request is sent and
 //!   all share its result, token or error.
 //! - Failures — transient ones (network, timeout, 5xx, 429) are retried with exponential
-//!   backoff and full jitter, honouring `Retry-After`; hard ones (`invalid_client`, …) are
+//!   backoff and full jitter, honouring `Retry-After` (waits capped by `retry.max_delay`, the
+//!   memory of a failure by `retry.max_retry_after`); hard ones (`invalid_client`, …) are
 //!   remembered for `error_cooldown` so a misconfigured fleet cannot lock its client out.
-//!   Every failure is an [`Error`] with a stable [`ErrorKind`].
+//!   Every failure is an [`Error`] with a stable [`ErrorKind`]; server text in it is clipped
+//!   and scrubbed of the secret, the assertion and tokens.
 //! - [`Client::invalidate`] — after an API answers 401, evict exactly the token you sent.
 //! - [`Client::token_for`] — other scope/audience/resource combinations, each in its own slot.
 //! - [`Client::set_client_secret`] — rotation clears every slot and remembered error at once.
@@ -53,7 +56,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | `error`, `secret` | the one [`Error`]; secrets that never print and are wiped on drop |
+//! | `error`, `secret`, `redact` | the one [`Error`]; secrets that never print and are wiped on drop; server text scrubbed and clipped before it is quoted |
 //! | `sync/` | `std::sync` locks that can be held across `fork()`; the `pthread_atfork` hooks |
 //! | `http/` | one HTTP exchange over rustls (`transport`), trust roots and TLS files (`tls`), URL rules (`url`), the rules for caller headers (`headers`), backoff and `Retry-After` (`retry`), redirect targets by RFC 3986 (`location`) |
 //! | `oauth/` | tokens and token requests (`token`), client authentication (`credential`, `assertion`), the token endpoint (`endpoint`), its responses (`response`), OpenID discovery |
@@ -75,6 +78,7 @@ mod config;
 mod error;
 mod http;
 mod oauth;
+mod redact;
 mod secret;
 mod sync;
 

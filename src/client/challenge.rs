@@ -1,10 +1,12 @@
 //! What an API's `WWW-Authenticate: Bearer` challenge says (RFC 6750 §3), turned into the
-//! errors `send` reports for a second 401 and for a 403.
+//! errors `send` reports for a second 401 and for a 403. Every parameter is server text, so
+//! each is quoted through a redactor that knows the token the request carried.
 
 use std::time::Duration;
 
-use crate::error::{quote_body, Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
 use crate::http::Reply;
+use crate::redact::Redactor;
 
 /// The auth-params of a `WWW-Authenticate: Bearer ...` challenge (RFC 6750 §3).
 fn bearer_params(reply: &Reply) -> Vec<(String, String)> {
@@ -67,13 +69,24 @@ const CHECK_FRESH: &str = "it rejects freshly issued tokens. Check that the toke
      scope are what this API expects, and the tenant headers it needs";
 
 /// A rejection (401, or GraphQL `UNAUTHENTICATED` in a 200) after one token refresh.
-pub(super) fn unauthorized(reply: &Reply, url: &str) -> Error {
-    rejection(reply, Some(url), "again after one token refresh".into(), "")
+pub(super) fn unauthorized(reply: &Reply, url: &str, redactor: &Redactor) -> Error {
+    rejection(
+        reply,
+        Some(url),
+        "again after one token refresh".into(),
+        "",
+        redactor,
+    )
 }
 
 /// A rejection of a token issued after the API had rejected another one `since` ago: no
 /// refresh is started for it (see the `rejection` module). `url` when it is known.
-pub(super) fn rejected_fresh(reply: &Reply, url: Option<&str>, since: Duration) -> Error {
+pub(super) fn rejected_fresh(
+    reply: &Reply,
+    url: Option<&str>,
+    since: Duration,
+    redactor: &Redactor,
+) -> Error {
     rejection(
         reply,
         url,
@@ -82,15 +95,22 @@ pub(super) fn rejected_fresh(reply: &Reply, url: Option<&str>, since: Duration) 
             since.as_millis()
         ),
         " No new token is fetched for it until error_cooldown has passed.",
+        redactor,
     )
 }
 
-fn rejection(reply: &Reply, url: Option<&str>, context: String, then: &str) -> Error {
+fn rejection(
+    reply: &Reply,
+    url: Option<&str>,
+    context: String,
+    then: &str,
+    redactor: &Redactor,
+) -> Error {
     let params = bearer_params(reply);
-    let code = param(&params, "error").map(str::to_string);
-    let description = param(&params, "error_description").map(str::to_string);
+    let code = param(&params, "error").map(|c| redactor.quote(c));
+    let description = param(&params, "error_description").map(|d| redactor.quote(d));
     let detail = match (&code, &description) {
-        (Some(c), Some(d)) => format!(" ({c}: \"{}\")", quote_body(d.as_bytes(), 200)),
+        (Some(c), Some(d)) => format!(" ({c}: \"{d}\")"),
         (Some(c), None) => format!(" ({c})"),
         _ => String::new(),
     };
@@ -110,10 +130,10 @@ fn rejection(reply: &Reply, url: Option<&str>, context: String, then: &str) -> E
     .with_oauth(code, description)
 }
 
-pub(super) fn forbidden(reply: &Reply, url: &str) -> Error {
+pub(super) fn forbidden(reply: &Reply, url: &str, redactor: &Redactor) -> Error {
     let params = bearer_params(reply);
-    let code = param(&params, "error").map(str::to_string);
-    let scope = param(&params, "scope").map(str::to_string);
+    let code = param(&params, "error").map(|c| redactor.quote(c));
+    let scope = param(&params, "scope").map(|s| redactor.quote(s));
     let detail = match (&code, &scope) {
         (Some(c), Some(s)) => format!(" ({c}; required scope: `{s}`)"),
         (Some(c), None) => format!(" ({c})"),
@@ -125,7 +145,10 @@ pub(super) fn forbidden(reply: &Reply, url: &str) -> Error {
         format!("The API at {url} answered HTTP 403{detail}: the token is valid but lacks permission. Not retried."),
     )
     .with_status(403)
-    .with_oauth(code, param(&params, "error_description").map(str::to_string))
+    .with_oauth(
+        code,
+        param(&params, "error_description").map(|d| redactor.quote(d)),
+    )
     .with_scope(scope)
 }
 
@@ -156,8 +179,34 @@ mod tests {
         let e = forbidden(
             &reply_with(r#"Bearer error="insufficient_scope", scope="admin:write""#),
             "https://api/x",
+            &Redactor::new(),
         );
         assert_eq!(e.kind(), ErrorKind::Forbidden);
         assert_eq!(e.required_scope(), Some("admin:write"));
+    }
+
+    #[test]
+    fn challenge_parameters_are_quoted_without_the_token() {
+        let mut redactor = Redactor::new();
+        redactor.token("tok-123456789");
+        let header = format!(
+            r#"Bearer error="tok-123456789", scope="{}", error_description="token tok-123456789 {}""#,
+            "s".repeat(10_000),
+            "d".repeat(10_000)
+        );
+        for e in [
+            forbidden(&reply_with(&header), "https://api/x", &redactor),
+            unauthorized(&reply_with(&header), "https://api/x", &redactor),
+        ] {
+            let all = format!(
+                "{e} {e:?} {:?} {:?} {:?}",
+                e.oauth_error(),
+                e.oauth_error_description(),
+                e.required_scope()
+            );
+            assert!(!all.contains("tok-1"), "{all}");
+            assert!(e.message().len() < 1200, "{}", e.message().len());
+            assert!(e.oauth_error_description().unwrap().chars().count() <= 300);
+        }
     }
 }

@@ -123,6 +123,14 @@ impl Client {
             .map(|(name, value)| format!("{name}: {value}\r\n"))
             .collect();
         let rejections = RejectionGuard::new(config.error_cooldown);
+        let warnings = config
+            .warnings
+            .iter()
+            .map(|message| Event {
+                kind: events::EventKind::Warning,
+                message: message.clone(),
+            })
+            .collect();
         let shared = Registered::new(Shared {
             config,
             rejections,
@@ -132,7 +140,7 @@ impl Client {
             transport,
             endpoint,
             cache,
-            events: Events::default(),
+            events: Events::with_pending(warnings),
             failures: AtomicU64::new(0),
             background_refreshes: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
@@ -214,7 +222,9 @@ impl Client {
 
     /// Install (or with `None` remove) the event hook. The hook may run on a library thread,
     /// must return quickly, and must not call back into this client. When this returns, a
-    /// replaced hook is no longer running and will not be called again.
+    /// replaced hook is no longer running and will not be called again. The first hook
+    /// installed first receives, on this thread, the configuration's
+    /// [`EventKind::Warning`](crate::EventKind::Warning)s (each once per client).
     pub fn set_event_hook<F>(&self, hook: Option<F>)
     where
         F: Fn(&Event) + Send + Sync + 'static,
@@ -239,7 +249,9 @@ impl Client {
     /// of a token issued after it, within `error_cooldown`, is `Unauthorized` at once
     /// without another token request: an API that rejects every token cannot turn each call
     /// into a token request. 403 is [`crate::ErrorKind::Forbidden`] (never retried).
-    /// Idempotent methods are retried on connect errors, 429, 502, 503, 504.
+    /// Idempotent methods are retried on connect errors, 429, 502, 503, 504 (after the
+    /// server's `Retry-After` when it asks for at most `retry.max_delay`; an answer asking for
+    /// longer is returned as it is).
     ///
     /// With `api_base_urls` set, redirects are followed (at most 5; `Location` resolved by
     /// RFC 3986 §5.2). The token and the static headers go only to allowed origins; once the
@@ -336,7 +348,9 @@ impl Client {
                     headers: Vec::new(),
                     body: Vec::new(),
                 };
-                return Err(challenge::rejected_fresh(&reply, None, since));
+                let mut redactor = Tokens::redactor(self);
+                redactor.token(current.as_str());
+                return Err(challenge::rejected_fresh(&reply, None, since, &redactor));
             }
         }
         // A token that is no longer the cached one was already replaced: re-send with the
@@ -414,6 +428,10 @@ impl Tokens for Client {
             .admit(token.serial(), Instant::now())?;
         self.shared.invalidate(Some(token.as_str()));
         Ok(())
+    }
+
+    fn redactor(&self) -> crate::redact::Redactor {
+        self.shared.endpoint.redactor()
     }
 }
 

@@ -17,6 +17,7 @@ use crate::http::location::resolve;
 use crate::http::{backoff, check_url, parse_retry_after, Origin, Outgoing, Reply, Transport};
 use crate::oauth::dpop::{is_api_nonce_challenge, Dpop};
 use crate::oauth::AccessToken;
+use crate::redact::Redactor;
 
 /// Redirects followed per `send` at most.
 const MAX_REDIRECTS: u32 = 5;
@@ -29,6 +30,8 @@ pub(super) trait Tokens {
     /// fetches. `Err(since)` when the rejection guard refuses (a token older than this one
     /// was rejected `since` ago): nothing is evicted.
     fn rejected(&self, token: &AccessToken) -> std::result::Result<(), Duration>;
+    /// A redactor that knows the client's credential, for quoting the API's answers.
+    fn redactor(&self) -> Redactor;
 }
 
 /// What `send` uses of a client, borrowed for one call.
@@ -88,6 +91,9 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
     // At most one re-send for an API's DPoP nonce challenge (RFC 9449 §9) per call.
     let mut nonce_retried = false;
     let mut redirects = 0;
+    // Knows every token this call carries: the API's answers are quoted through it, and the
+    // messages that repeat a URL taken from a `Location` are scrubbed by it.
+    let mut redactor = sender.tokens.redactor();
     // Once a redirect has left the configured origins nothing of ours goes along for the
     // rest of the chain, even back to an allowed origin: a foreign server must not be able
     // to steer an authorized request.
@@ -99,7 +105,7 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
                 ErrorKind::BadResponse,
                 format!(
                     "The API redirected to a URL that is not followed: {}",
-                    e.message()
+                    redactor.scrub(e.message())
                 ),
             )
         })?;
@@ -109,11 +115,17 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
         } else {
             Some(sender.tokens.token()?)
         };
+        if let Some(token) = &token {
+            redactor.token(token.as_str());
+        }
         // A new proof for every request sent: this method, this URL, this token.
         let proof = match (&token, sender.dpop) {
             (Some(token), Some(dpop)) => Some(dpop.proof(&method, &url, Some(token.as_str()))?),
             _ => None,
         };
+        if let Some(proof) = &proof {
+            redactor.assertion(proof.expose());
+        }
         let mut headers: Vec<(&str, &str)> =
             Vec::with_capacity(3 + config.headers.len() + request.headers.len());
         if let Some(token) = &token {
@@ -131,15 +143,18 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
                 .filter(|(name, _)| !left || survives_foreign_redirect(name, body.is_some()))
                 .map(|(n, v)| (n.as_str(), v.as_str())),
         );
-        let outcome = sender.transport.execute(&Outgoing {
-            method: &method,
-            url: &url,
-            headers: &headers,
-            body: body.as_deref(),
-            deadline,
-            body_limit: config.max_response_bytes,
-            peer: "API",
-        });
+        let outcome = sender
+            .transport
+            .execute(&Outgoing {
+                method: &method,
+                url: &url,
+                headers: &headers,
+                body: body.as_deref(),
+                deadline,
+                body_limit: config.max_response_bytes,
+                peer: "API",
+            })
+            .map_err(|e| e.map_message(|m| redactor.scrub(m)));
         let reply = match outcome {
             Ok(reply) => reply,
             Err(e)
@@ -147,7 +162,7 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
                     && request.is_idempotent()
                     && attempt < config.retry.max_attempts =>
             {
-                let delay = backoff(&config.retry, attempt, None);
+                let delay = backoff(&config.retry, attempt, None).unwrap_or_default();
                 if Instant::now() + delay >= deadline {
                     return Err(e);
                 }
@@ -166,28 +181,38 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
         }
         if let (true, Some(token)) = (rejects_token(config, reply.status, &reply.body), &token) {
             if refreshed {
-                return Err(unauthorized(&reply, &url));
+                return Err(unauthorized(
+                    &reply,
+                    redactor.quote(&url).as_str(),
+                    &redactor,
+                ));
             }
             // Evict exactly the token this request carried; others may already have.
             if let Err(since) = sender.tokens.rejected(token) {
-                return Err(rejected_fresh(&reply, Some(&url), since));
+                return Err(rejected_fresh(
+                    &reply,
+                    Some(redactor.quote(&url).as_str()),
+                    since,
+                    &redactor,
+                ));
             }
             refreshed = true;
             continue;
         }
         if reply.status == 403 && token.is_some() {
-            return Err(forbidden(&reply, &url));
+            return Err(forbidden(&reply, redactor.quote(&url).as_str(), &redactor));
         }
         if matches!(reply.status, 429 | 502 | 503 | 504)
             && request.is_idempotent()
             && attempt < config.retry.max_attempts
         {
+            // No delay: the server asked for longer than max_delay; its answer is returned.
             let delay = backoff(
                 &config.retry,
                 attempt,
                 reply.header("retry-after").and_then(parse_retry_after),
             );
-            if Instant::now() + delay < deadline {
+            if let Some(delay) = delay.filter(|d| Instant::now() + *d < deadline) {
                 std::thread::sleep(delay);
                 attempt += 1;
                 continue;
@@ -207,7 +232,11 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
                 let resolved = resolve(&url, location).ok_or_else(|| {
                     Error::new(
                         ErrorKind::BadResponse,
-                        format!("The API at {url} redirected to an invalid Location."),
+                        format!(
+                            "The API at {} redirected to an invalid Location (\"{}\").",
+                            redactor.quote(&url),
+                            redactor.quote(location)
+                        ),
                     )
                 })?;
                 // The fragment is the client's own business (RFC 9110 §10.2.2); never sent.

@@ -1,6 +1,7 @@
 //! The environment source: `{prefix}TOKEN_URL`, `{prefix}CLIENT_ID`, … applied to the builder.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::ConfigBuilder;
 use crate::secret::Secret;
@@ -81,6 +82,14 @@ impl ConfigBuilder {
             self.api_base_urls.push(url);
         }
         self.tls.ca_file = get(&["CA_FILE"], self).map(PathBuf::from);
+        if let Some(ms) = get(&["MAX_RETRY_AFTER_MS"], self) {
+            match ms.trim().parse::<u64>() {
+                Ok(ms) => self.max_retry_after = Some(Duration::from_millis(ms)),
+                Err(_) => self.problem(format!(
+                    "{prefix}MAX_RETRY_AFTER_MS must be a whole number of milliseconds (got `{ms}`)"
+                )),
+            }
+        }
         if let Some(flag) = get(&["ALLOW_HTTP"], self) {
             match flag.to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => self.allow_http = true,

@@ -121,13 +121,19 @@ impl ConfigBuilder {
                     for (sub, v) in self.json_object(
                         k,
                         value,
-                        &["max_attempts", "base_delay_ms", "max_delay_ms"],
+                        &[
+                            "max_attempts",
+                            "base_delay_ms",
+                            "max_delay_ms",
+                            "max_retry_after_ms",
+                        ],
                     ) {
                         let n = self.json_u64(&format!("retry.{sub}"), &v);
                         match sub.as_str() {
                             "max_attempts" => self.max_attempts = n,
                             "base_delay_ms" => self.base_delay = n.map(Duration::from_millis),
-                            _ => self.max_delay = n.map(Duration::from_millis),
+                            "max_delay_ms" => self.max_delay = n.map(Duration::from_millis),
+                            _ => self.max_retry_after = n.map(Duration::from_millis),
                         }
                     }
                 }

@@ -83,6 +83,9 @@ pub struct Config {
     pub(crate) graphql_auth_errors: bool,
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) max_response_bytes: u64,
+    /// Delivered once, as `Warning` events, to the first event hook of a client built from
+    /// this configuration.
+    pub(crate) warnings: Vec<String>,
 }
 
 impl fmt::Debug for Config {

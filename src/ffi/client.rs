@@ -35,6 +35,9 @@ pub const TW_EVENT_SERVED_STALE: tw_event_kind = 4;
 pub const TW_EVENT_RETRY_SCHEDULED: tw_event_kind = 5;
 /// A token was evicted by `tw_client_invalidate`.
 pub const TW_EVENT_INVALIDATED: tw_event_kind = 6;
+/// A configuration problem that does not stop the client (a credential file readable by
+/// group or others). Delivered once, to the first callback registered.
+pub const TW_EVENT_WARNING: tw_event_kind = 7;
 
 /// An event delivered to a `tw_event_fn`. All pointers are owned by the library and valid
 /// only during the callback.
@@ -60,6 +63,7 @@ fn kind_name(kind: EventKind) -> &'static CStr {
         EventKind::ServedStale => c"served_stale",
         EventKind::RetryScheduled => c"retry_scheduled",
         EventKind::Invalidated => c"invalidated",
+        EventKind::Warning => c"warning",
     }
 }
 
@@ -461,6 +465,8 @@ unsafe impl Sync for Callback {}
 /// Register `callback` for events (NULL unregisters). It may run on a library thread,
 /// must return quickly, must not throw, and must not call back into this client. When this
 /// call returns, a previously registered callback is not running and will not run again.
+/// The first callback registered receives the configuration's `TW_EVENT_WARNING` events
+/// during this call, on the calling thread (each once per client).
 #[no_mangle]
 pub unsafe extern "C" fn tw_client_set_event_callback(
     client: *mut tw_client,

@@ -13,7 +13,7 @@ pub(crate) mod tls;
 pub(crate) mod transport;
 pub(crate) mod url;
 
-pub(crate) use retry::{backoff, parse_retry_after, random_unit, RetryPolicy};
+pub(crate) use retry::{backoff, failure_memory, parse_retry_after, random_unit, RetryPolicy};
 pub(crate) use tls::{TlsFiles, TlsMaterial};
 pub(crate) use transport::{check_proxy, Outgoing, Reply, Transport};
 pub(crate) use url::{check_url, is_header_name, is_header_value, percent_encode, Form, Origin};

@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -1535,11 +1536,11 @@ static void test_events(void)
     /* Every event had a name matching its kind and a message. */
     static const char *const kind_names[] = {"",           "token_acquired",  "fetch_failed",
                                              "refresh_failed", "served_stale", "retry_scheduled",
-                                             "invalidated"};
+                                             "invalidated",    "warning"};
     pthread_mutex_lock(&log.lock);
     for (int i = 0; i < log.n; i++) {
         int k = log.kinds[i];
-        CHECK_MSG(k >= 1 && k <= 6 && strcmp(log.names[i], kind_names[k]) == 0,
+        CHECK_MSG(k >= 1 && k <= 7 && strcmp(log.names[i], kind_names[k]) == 0,
                   "event %d: kind %d name %s", i, k, log.names[i]);
         CHECK_MSG(log.messages[i][0] != '\0', "event %d (%s) has an empty message", i,
                   log.names[i]);
@@ -1580,6 +1581,47 @@ typedef struct slow_cb {
     atomic_int after_unregister; /* set by the test once unregistering returned */
     atomic_int late;             /* a call that started after that */
 } slow_cb;
+
+/* A secret file others may read: one TW_EVENT_WARNING, delivered during the first
+ * tw_client_set_event_callback, never again; the client still works. */
+static void test_warning_for_an_exposed_secret_file(void)
+{
+    static event_log log; /* static: large */
+    memset(&log, 0, sizeof log);
+    pthread_mutex_init(&log.lock, NULL);
+    log.magic = EVENT_LOG_MAGIC;
+
+    char path[] = "/tmp/tw-c-secret-XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    REQUIRE(write(fd, "demo-secret\n", 12) == 12);
+    close(fd);
+    REQUIRE(chmod(path, 0644) == 0);
+
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"token_url\":\"%s/oauth/token\",\"client_id\":\"demo-client\","
+             "\"client_secret_file\":\"%s\",\"allow_http\":true}",
+             g_base, path);
+    tw_client *c = NULL;
+    CHECK_STATUS(tw_client_new(json, &c), TW_OK);
+    unlink(path);
+    REQUIRE(c != NULL);
+    CHECK_STATUS(tw_client_set_event_callback(c, record_event, &log), TW_OK);
+    CHECK_MSG(count_events(&log, TW_EVENT_WARNING) == 1, "%d warnings", count_events(&log, TW_EVENT_WARNING));
+    pthread_mutex_lock(&log.lock);
+    CHECK(log.n >= 1 && strcmp(log.names[0], "warning") == 0 &&
+          strstr(log.messages[0], "client_secret_file") != NULL &&
+          strstr(log.messages[0], "demo-secret") == NULL);
+    pthread_mutex_unlock(&log.lock);
+    char *t = token_of(c);
+    CHECK(t != NULL);
+    free(t);
+    CHECK_STATUS(tw_client_set_event_callback(c, record_event, &log), TW_OK);
+    CHECK(count_events(&log, TW_EVENT_WARNING) == 1);
+    CHECK_STATUS(tw_client_set_event_callback(c, NULL, NULL), TW_OK);
+    tw_client_free(c);
+}
 
 static void slow_callback(void *user_data, const tw_event *event)
 {
@@ -1876,6 +1918,7 @@ static const test_case TESTS[] = {
     {"single_flight_cold_cache", test_single_flight_cold_cache},
     {"invalidate", test_invalidate},
     {"events", test_events},
+    {"warning_for_an_exposed_secret_file", test_warning_for_an_exposed_secret_file},
     {"unregister_waits_for_running_callback", test_unregister_waits_for_running_callback},
     {"last_error_per_thread", test_last_error_per_thread},
     {"error_bad_secret", test_error_bad_secret},

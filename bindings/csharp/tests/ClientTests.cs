@@ -106,6 +106,33 @@ namespace Tokenward.Tests
         }
 
         [Test]
+        private static void ARetryAfterOfADayIsRememberedOnlyUpToMaxRetryAfterMs()
+        {
+            Mock.Fault("{\"target\":\"token\",\"count\":1,\"status\":429,\"retry_after\":\"86400\",\"body\":{\"error\":\"slow_down\"}}");
+            TokenClientOptions options = FailFast();
+            options.Retry.MaxRetryAfterMs = 200;
+            using (var client = new TokenClient(options))
+            {
+                Assert.Throws<TokenwardRateLimitedException>(() => client.GetToken(), "the 429");
+                string token = null;
+                // Bounded: 300 tries 10 ms apart, far less than the day the server asked for.
+                for (int i = 0; i < 300 && token == null; i++)
+                {
+                    try
+                    {
+                        token = client.GetToken();
+                    }
+                    catch (TokenwardRateLimitedException)
+                    {
+                        Thread.Sleep(10);
+                    }
+                }
+                Assert.True(token != null, "a token once the capped Retry-After passed");
+                Assert.Equal(2L, Mock.TokenRequests, "the 429, then one request that worked");
+            }
+        }
+
+        [Test]
         private static void ErrorFamiliesMapToExceptionTypes()
         {
             TokenClientOptions options = Mock.Options();

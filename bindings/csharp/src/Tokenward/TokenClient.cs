@@ -142,7 +142,9 @@ namespace Tokenward
         /// Handlers may run on a library thread, must return quickly, and must not call back into
         /// this client (such calls throw <see cref="InvalidOperationException"/>); exceptions they
         /// throw are reported to <see cref="Trace"/> and ignored. Event messages never contain a
-        /// secret or a full token.
+        /// secret or a full token. Configuration warnings (<see cref="TokenwardEventKind.Warning"/>,
+        /// e.g. a secret file others can read) arise while the client is built; the first handler
+        /// added receives them, on the adding thread.
         /// </summary>
         public event EventHandler<TokenwardEventArgs> EventReceived
         {

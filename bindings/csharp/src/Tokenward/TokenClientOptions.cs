@@ -203,6 +203,7 @@ namespace Tokenward
                 Number(json, "max_attempts", Retry.MaxAttempts);
                 Number(json, "base_delay_ms", Retry.BaseDelayMs);
                 Number(json, "max_delay_ms", Retry.MaxDelayMs);
+                Number(json, "max_retry_after_ms", Retry.MaxRetryAfterMs);
                 json.EndObject();
             }
             if (Tls != null && Tls.IsSet)
@@ -282,12 +283,15 @@ namespace Tokenward
         /// <summary><c>base_delay_ms</c> of the exponential backoff.</summary>
         public long? BaseDelayMs { get; set; }
 
-        /// <summary><c>max_delay_ms</c> of the exponential backoff.</summary>
+        /// <summary><c>max_delay_ms</c>: the largest backoff, and the longest wait inside one call (a longer <c>Retry-After</c> ends the call).</summary>
         public long? MaxDelayMs { get; set; }
+
+        /// <summary><c>max_retry_after_ms</c>: the longest a transient failure is remembered, whatever <c>Retry-After</c> asked (default 120000).</summary>
+        public long? MaxRetryAfterMs { get; set; }
 
         internal bool IsSet
         {
-            get { return MaxAttempts.HasValue || BaseDelayMs.HasValue || MaxDelayMs.HasValue; }
+            get { return MaxAttempts.HasValue || BaseDelayMs.HasValue || MaxDelayMs.HasValue || MaxRetryAfterMs.HasValue; }
         }
     }
 

@@ -37,7 +37,11 @@ _BODY_POSITION = "_tokenward_body_position"
 
 def _sent_authorization(request: _requests.PreparedRequest) -> Optional[str]:
     value = request.headers.get("Authorization")
-    return value if value else None
+    if not value:
+        return None
+    if isinstance(value, bytes):  # a caller may set header values as bytes
+        value = value.decode("latin-1")
+    return value
 
 
 def _json_200(response: _requests.Response) -> bool:
@@ -95,23 +99,25 @@ class BearerAuth(AuthBase):
         if authorization is None:
             # Not our header (e.g. stripped on a cross-origin redirect): nothing to refresh.
             return response
-        body = response.content if _json_200(response) and not kwargs.get("stream") else None
-        if not self.client._recover(authorization, response.status_code, body):
+        answer = response.content if _json_200(response) and not kwargs.get("stream") else None
+        if not self.client._recover(authorization, response.status_code, answer):
             return response
         body = request.body
         if body is not None and not isinstance(body, (bytes, str)):
             position = getattr(request, _BODY_POSITION, None)
-            if position is None:
+            seek = getattr(body, "seek", None)
+            if position is None or seek is None:
                 return response
-            body.seek(position)
+            seek(position)
 
         # As requests' HTTPDigestAuth does: drain and release the connection, then re-send
         # a copy carrying the cookies the answer set.
         response.content  # noqa: B018 - reading it releases the connection
         response.close()
         retry = request.copy()
-        extract_cookies_to_jar(retry._cookies, request, response.raw)
-        retry.prepare_cookies(retry._cookies)
+        if retry._cookies is not None:
+            extract_cookies_to_jar(retry._cookies, request, response.raw)
+            retry.prepare_cookies(retry._cookies)
         self._apply(retry, self.client.headers_for(retry.method or "GET", retry.url or ""))
         setattr(retry, _RETRIED, True)
 
