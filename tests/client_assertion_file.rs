@@ -278,7 +278,10 @@ fn an_assertion_echoed_by_the_server_is_scrubbed() {
     });
     let c = Client::new(Config::from_json(&config.to_string()).unwrap()).unwrap();
     let err = c.token().unwrap_err();
-    assert!(err.message().contains("client_assertion=[redacted]"), "{err}");
+    assert!(
+        err.message().contains("client_assertion=[redacted]"),
+        "{err}"
+    );
     assert!(!err.message().contains(&sent), "{err}");
     assert!(
         !err.message().contains(sent.rsplit('.').next().unwrap()),
