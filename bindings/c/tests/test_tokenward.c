@@ -1213,6 +1213,72 @@ static void test_headers_for_and_recover(void)
     tw_client_free(c);
 }
 
+/* DPoP: a bound token, a fresh proof per request from tw_client_headers_for and
+ * tw_client_send, an API nonce answered through tw_client_recover, and the
+ * request-independent calls refused with TW_ERR_NEEDS_REQUEST. */
+static void test_dpop(void)
+{
+    ADMIN("/admin/config", "{\"dpop\":\"required\",\"dpop_api_nonce\":\"c-n-1\"}");
+    tw_client *c = mock_client_with("demo-secret", ",\"dpop\":{\"generate\":true}");
+    REQUIRE(c != NULL);
+    char url[256], buf[8192], payload[2048], first[8192];
+    size_t len = 0;
+    snprintf(url, sizeof url, "%s/api/items?x=1", g_base);
+
+    CHECK_STATUS(tw_client_headers(c, buf, sizeof buf, &len), TW_ERR_NEEDS_REQUEST);
+    CHECK_MSG(strstr(tw_last_error(), "tw_client_headers_for") != NULL, "%s", tw_last_error());
+    CHECK_STATUS(tw_client_authorization(c, buf, sizeof buf, &len), TW_ERR_NEEDS_REQUEST);
+    CHECK(strcmp(tw_status_name(TW_ERR_NEEDS_REQUEST), "TW_ERR_NEEDS_REQUEST") == 0);
+
+    char *token = token_of(c);
+    REQUIRE(token != NULL);
+    CHECK(jwt_payload(token, payload, sizeof payload) == 0 && strstr(payload, "\"cnf\":{\"jkt\":"));
+
+    /* tw_client_headers_for: Authorization: DPoP, then the proof, then the static headers. */
+    REQUIRE_STATUS(tw_client_headers_for(c, "GET", url, buf, sizeof buf, &len), TW_OK);
+    CHECK_MSG(strncmp(buf, "Authorization: DPoP ", 20) == 0 && strstr(buf, "\r\nDPoP: ey") &&
+                  strstr(buf, "\r\ntenant-code: T1\r\n"),
+              "%s", buf);
+    snprintf(first, sizeof first, "%s", buf);
+    /* The API asks for its nonce; tw_client_recover learns it and says re-send. */
+    http_resp r;
+    REQUIRE(http_request(g_port, "GET", "/api/items?x=1", first, NULL, &r) == 0);
+    CHECK_MSG(r.status == 401 && strstr(r.raw, "use_dpop_nonce"), "%d %s", r.status, r.raw);
+    char *end = strstr(r.raw, "\r\n\r\n");
+    REQUIRE(end != NULL);
+    end[2] = '\0'; /* the status line and header lines, each ended by CRLF */
+    char *answer = strstr(r.raw, "\r\n") + 2;
+    char authorization[4096];
+    char *eol = strstr(first, "\r\n");
+    REQUIRE(eol != NULL);
+    snprintf(authorization, sizeof authorization, "%.*s", (int)(eol - first - 15), first + 15);
+    int resend = 0;
+    CHECK_STATUS(tw_client_recover(c, url, authorization, 401, answer, NULL, 0, &resend), TW_OK);
+    CHECK(resend == 1);
+    http_resp_free(&r);
+    CHECK(client_stat(c, "invalidations") == 0);
+    /* The re-send carries the nonce and works; the first headers are a replay now. */
+    REQUIRE_STATUS(tw_client_headers_for(c, "GET", url, buf, sizeof buf, &len), TW_OK);
+    CHECK(strncmp(buf, first, (size_t)(eol - first)) == 0); /* the same token */
+    REQUIRE(http_request(g_port, "GET", "/api/items?x=1", buf, NULL, &r) == 0);
+    CHECK_MSG(r.status == 200, "%d %s", r.status, r.body);
+    http_resp_free(&r);
+    REQUIRE(http_request(g_port, "GET", "/api/items?x=1", buf, NULL, &r) == 0);
+    CHECK(r.status == 401);
+    http_resp_free(&r);
+
+    /* tw_client_send signs by itself, on the first try now that the nonce is known. */
+    long long before = mock_stat("api_requests");
+    tw_response *resp = NULL;
+    REQUIRE_STATUS(tw_client_send(c, "DELETE", url, NULL, NULL, 0, &resp), TW_OK);
+    CHECK(tw_response_status(resp) == 200);
+    tw_response_free(resp);
+    CHECK(mock_stat("api_requests") == before + 1);
+    CHECK(mock_stat("token_requests") == 1);
+    free(token);
+    tw_client_free(c);
+}
+
 /* An API that rejects every token: 50 sends cost at most 2 token requests. */
 static void test_no_refresh_storm(void)
 {
@@ -1926,6 +1992,7 @@ static const test_case TESTS[] = {
     {"error_timeout", test_error_timeout},
     {"error_timeout_single_attempt", test_error_timeout_single_attempt},
     {"error_mapping_other", test_error_mapping_other},
+    {"dpop", test_dpop},
 };
 
 int main(int argc, char **argv)
