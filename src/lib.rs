@@ -43,6 +43,10 @@
 //! - [`Client::invalidate`] — after an API answers 401, evict exactly the token you sent.
 //! - [`Client::token_for`] — other scope/audience/resource combinations, each in its own slot.
 //! - [`Client::set_client_secret`] — rotation clears every slot and remembered error at once.
+//! - DPoP (`dpop`) — tokens bound to a key; [`Client::send`] and [`Client::headers_for`] add
+//!   a fresh proof for each request, and the request-independent [`Client::headers`] and
+//!   [`Client::authorization`] refuse ([`ErrorKind::NeedsRequest`]). A federated client
+//!   assertion (`client_assertion_file`) is read from its file for every fetch.
 //! - [`Client::set_event_hook`] — redacted [`Event`]s for logs; [`Client::stats`] for metrics.
 //! - Fork safety — a client created before `fork()` keeps working in the child.
 //!
@@ -59,7 +63,7 @@
 //! | `error`, `secret`, `redact` | the one [`Error`]; secrets that never print and are wiped on drop; server text scrubbed and clipped before it is quoted |
 //! | `sync/` | `std::sync` locks that can be held across `fork()`; the `pthread_atfork` hooks |
 //! | `http/` | one HTTP exchange over rustls (`transport`), trust roots and TLS files (`tls`), URL rules (`url`), the rules for caller headers (`headers`), backoff and `Retry-After` (`retry`), redirect targets by RFC 3986 (`location`) |
-//! | `oauth/` | tokens and token requests (`token`), client authentication (`credential`, `assertion`), the token endpoint (`endpoint`), its responses (`response`), OpenID discovery |
+//! | `oauth/` | tokens and token requests (`token`), client authentication (`credential`, `assertion`, `assertion_file`), DPoP keys, proofs and nonces (`dpop`), the token endpoint (`endpoint`), its responses (`response`), OpenID discovery |
 //! | `config/` | the schema: [`Config`] (paths and typed enums, no transport objects), [`ConfigBuilder`], the JSON and environment sources, secrets and keys read at build time, validation, typo hints |
 //! | `cache/` | per-request slots, single flight, refresh-ahead, serve-stale (`mod`, `slot`), the lock-free hit path (`hit`), the coarse clock |
 //! | `client/` | the [`Client`] façade, the fetch driver (`shared`), [`Client::send`] and its parts (request types, rate limit, `WWW-Authenticate`, GraphQL, the rejection guard), [`Client::headers_for`] and [`Client::recover`] for other HTTP clients, events |

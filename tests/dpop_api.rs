@@ -483,3 +483,45 @@ fn the_c_abi_makes_dpop_headers_per_request_only() {
     // SAFETY: freed once.
     unsafe { tw_client_free(handle) };
 }
+
+#[test]
+fn a_proof_echoed_by_the_api_never_reaches_a_message() {
+    let idp = dpop_mock();
+    let api = HostileServer::start(|req| {
+        let proof = req.header("dpop").unwrap_or_default();
+        RawResponse::http(
+            401,
+            &[(
+                "WWW-Authenticate",
+                &format!(r#"DPoP error="invalid_dpop_proof", error_description="bad {proof}""#),
+            )],
+            format!(r#"{{"error":"invalid_dpop_proof","proof":"{proof}"}}"#),
+        )
+    });
+    let c = dpop_client(&idp, json!({ "api_base_urls": [api.url()] }));
+    let events = common::Recorder::attach(&c);
+    let err = c.send(Request::get(&api.url_for("/x"))).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+    let proofs: Vec<String> = api
+        .requests()
+        .iter()
+        .map(|r| r.header("dpop").unwrap())
+        .collect();
+    assert_eq!(proofs.len(), 2);
+    let texts: Vec<String> = [
+        err.to_string(),
+        format!("{err:?}"),
+        err.oauth_error_description()
+            .unwrap_or_default()
+            .to_string(),
+    ]
+    .into_iter()
+    .chain(events.messages())
+    .collect();
+    for text in &texts {
+        for proof in &proofs {
+            assert!(!text.contains(proof.as_str()), "{text}");
+            assert!(!text.contains(proof.rsplit('.').next().unwrap()), "{text}");
+        }
+    }
+}
