@@ -37,6 +37,13 @@
 typedef struct tw_client tw_client;
 
 /**
+ * The result of `tw_client_diagnose`. Opaque and immutable (any thread may read it); the
+ * caller frees it with `tw_diagnosis_free`. Carries the same best-effort tag as
+ * `tw_client`: a freed diagnosis passed back most likely gets `TW_ERR_INVALID_ARGUMENT`.
+ */
+typedef struct tw_diagnosis tw_diagnosis;
+
+/**
  * An API response. Opaque; owned by the caller, who frees it with `tw_response_free`.
  * Immutable, so it may be read from any thread. Carries the same best-effort tag as
  * `tw_client`: a freed response passed back most likely gets `TW_ERR_INVALID_ARGUMENT`.
@@ -376,6 +383,61 @@ tw_status tw_client_stats(struct tw_client *client, char *buf, size_t cap, size_
  * during this call, on the calling thread (each once per client).
  */
 tw_status tw_client_set_event_callback(struct tw_client *client, tw_event_fn callback, void *user_data);
+
+/**
+ * Copy the client's health as JSON into `buf` (buffer protocol as for `tw_client_token`):
+ * `{"state":"ok"|"degraded"|"failing","remaining_ms":n|null,"next_refresh_ms":n|null,
+ * "consecutive_failures":n,"last_error":{"kind":"…","message":"…","http_status":n|null}|null}`.
+ *
+ * `ok`: a usable token is cached and the last fetch succeeded (or nothing was fetched or
+ * failed yet); `degraded`: a usable token is served while refreshes fail; `failing`: no
+ * usable token and the last fetch failed. Reads memory only: no network call, no refresh
+ * started, never blocks on I/O. The JSON's length can change between calls (the numbers
+ * move), so retry on `TW_ERR_BUFFER_TOO_SMALL` with the new `*len`.
+ */
+tw_status tw_client_health(struct tw_client *client, char *buf, size_t cap, size_t *len);
+
+/**
+ * Diagnose the client's setup: configuration → DNS → TCP → proxy → TLS → clock → token
+ * request → token sanity → (optionally) one API call, each check passing, warning or
+ * failing with its cause and fix.
+ *
+ * `options_json`: NULL or a JSON object, `{"probe": "https://api.example.com/v1/ping"}` to
+ * also call that URL once (GET) with the token and configured headers. On success `*out`
+ * receives a diagnosis to read with `tw_diagnosis_json` / `tw_diagnosis_status` and free
+ * with `tw_diagnosis_free` — success means the diagnosis ran, whatever it found. On failure
+ * (`TW_ERR_INVALID_ARGUMENT` for bad options) `*out` is NULL.
+ *
+ * Blocks while it talks to the identity provider (each step bounded by the configured
+ * timeouts). Leaves the client's cache alone: it sends its own token request (and one with
+ * the other of client_secret_post/client_secret_basic when the first is refused), without
+ * retries.
+ */
+tw_status tw_client_diagnose(struct tw_client *client, const char *options_json, struct tw_diagnosis **out);
+
+/**
+ * Copy the diagnosis as JSON into `buf` (buffer protocol as for `tw_client_token`; the
+ * value never changes, so a size query followed by a copy is enough):
+ * `{"ok":bool,"error_kind":"…"|null,"verdict":"<one line>","checks":[{"id","title",
+ * "status":"pass"|"warn"|"fail"|"skip","summary","details":[…],"cause","fix","error_kind",
+ * "http_status","elapsed_ms","facts":{…}}]}`. No secret or token appears in it.
+ */
+tw_status tw_diagnosis_json(const struct tw_diagnosis *diagnosis, char *buf, size_t cap, size_t *len);
+
+/**
+ * `TW_OK` when no check failed (warnings allowed), else the status of the first failed
+ * check's error family (e.g. `TW_ERR_INVALID_CLIENT`, `TW_ERR_TLS`). Does not touch
+ * `tw_last_error`. `TW_ERR_INVALID_ARGUMENT` when `diagnosis` is NULL, freed or not a
+ * diagnosis (best effort, see `tw_diagnosis`).
+ */
+tw_status tw_diagnosis_status(const struct tw_diagnosis *diagnosis);
+
+/**
+ * Free a diagnosis. NULL is fine. A second free of the same diagnosis, or a pointer that
+ * is not a `tw_diagnosis`, is most likely detected and ignored (see `tw_diagnosis`) — do
+ * not rely on it.
+ */
+void tw_diagnosis_free(struct tw_diagnosis *diagnosis);
 
 /**
  * Send an API request with the token and configured headers (see `Client::send`): on 401

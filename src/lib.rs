@@ -48,6 +48,12 @@
 //!   [`Client::authorization`] refuse ([`ErrorKind::NeedsRequest`]). A federated client
 //!   assertion (`client_assertion_file`) is read from its file for every fetch.
 //! - [`Client::set_event_hook`] — redacted [`Event`]s for logs; [`Client::stats`] for metrics.
+//! - [`Client::health`] — ok / degraded / failing from memory, for readiness probes.
+//! - [`Client::diagnose`] — the setup walked check by check (configuration, DNS, TCP, proxy,
+//!   TLS, clock, token request, token sanity, an optional API call), each failure with its
+//!   cause and fix: a start-up self-test, and the `tokenward doctor` command.
+//! - Named environments — `environments: {"prod": {…}, "sandbox": {…}}` in one
+//!   configuration, chosen by `environment` or `TOKENWARD_ENVIRONMENT`.
 //! - Fork safety — a client created before `fork()` keeps working in the child.
 //!
 //! The C ABI (`include/tokenward.h`) exposes the same client to C, C++, .NET and Python.
@@ -64,9 +70,10 @@
 //! | `sync/` | `std::sync` locks that can be held across `fork()`; the `pthread_atfork` hooks |
 //! | `http/` | one HTTP exchange over rustls (`transport`), trust roots and TLS files (`tls`), URL rules (`url`), the rules for caller headers (`headers`), backoff and `Retry-After` (`retry`), redirect targets by RFC 3986 (`location`) |
 //! | `oauth/` | tokens and token requests (`token`), client authentication (`credential`, `assertion`, `assertion_file`), DPoP keys, proofs and nonces (`dpop`), the token endpoint (`endpoint`), its responses (`response`), OpenID discovery |
-//! | `config/` | the schema: [`Config`] (paths and typed enums, no transport objects), [`ConfigBuilder`], the JSON and environment sources, secrets and keys read at build time, validation, typo hints |
+//! | `config/` | the schema: [`Config`] (paths and typed enums, no transport objects), [`ConfigBuilder`], the JSON and environment sources, named environments, where each key came from, secrets and keys read at build time, the DPoP key, validation, typo hints |
 //! | `cache/` | per-request slots, single flight, refresh-ahead, serve-stale (`mod`, `slot`), the lock-free hit path (`hit`), the coarse clock |
-//! | `client/` | the [`Client`] façade, the fetch driver (`shared`), [`Client::send`] and its parts (request types, rate limit, `WWW-Authenticate`, GraphQL, the rejection guard), [`Client::headers_for`] and [`Client::recover`] for other HTTP clients, events |
+//! | `client/` | the [`Client`] façade, the fetch driver (`shared`), [`Client::send`] and its parts (request types, rate limit, `WWW-Authenticate`, GraphQL, the rejection guard), [`Client::headers_for`] and [`Client::recover`] for other HTTP clients, events, [`Client::health`] |
+//! | `diagnose/` | [`Client::diagnose`]: the configuration report, DNS/TCP/proxy, a recorded TLS handshake, discovery and the clock, the token request classified, token sanity, the API probe; [`TokenInfo`] |
 //! | `ffi/` | the C ABI: tagged handles (`handle`), status codes, buffers, the panic boundary |
 
 // `unsafe` is confined to `ffi`, `sync` (the fork hooks) and `cache::clock`, which allow it
@@ -79,6 +86,7 @@
 mod cache;
 mod client;
 mod config;
+mod diagnose;
 mod error;
 mod http;
 mod oauth;
@@ -90,7 +98,8 @@ mod sync;
 pub mod ffi;
 
 pub use client::events::{Event, EventKind};
-pub use client::{Client, Request, Response, Stats};
+pub use client::{Client, Health, HealthState, Request, Response, Stats};
 pub use config::{AuthMethod, Config, ConfigBuilder, DpopAlg, RateLimit, RefreshMode, RetryPolicy};
+pub use diagnose::{Check, CheckStatus, DiagnoseOptions, Diagnosis, JwtClaims, TokenInfo};
 pub use error::{Error, ErrorKind, Result};
 pub use oauth::token::{AccessToken, TokenRequest};

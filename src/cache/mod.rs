@@ -5,9 +5,11 @@
 //! - this file: the decisions (`lookup`, `complete`, `wait`, `invalidate`, `rotate`);
 //! - `slot`: the state behind the lock, one slot per distinct token request;
 //! - `hit`: the lock-free hit path through per-thread token copies;
+//! - `health`: a read-only look at the default slot, for readiness probes;
 //! - `clock`: the coarse monotonic clock that hit path compares against.
 
 pub(crate) mod clock;
+mod health;
 mod hit;
 mod slot;
 #[cfg(test)]
@@ -245,6 +247,7 @@ impl TokenCache {
                     }
                     Err(error) => {
                         slot.failures += 1;
+                        slot.last_error = Some(error.clone());
                         let wait = if error.is_transient() {
                             failure_memory(&self.policy.retry, slot.failures, error.retry_after())
                         } else {

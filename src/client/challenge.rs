@@ -9,7 +9,7 @@ use crate::http::Reply;
 use crate::redact::Redactor;
 
 /// The auth-params of a `WWW-Authenticate: Bearer ...` challenge (RFC 6750 §3).
-fn bearer_params(reply: &Reply) -> Vec<(String, String)> {
+pub(crate) fn bearer_params(reply: &Reply) -> Vec<(String, String)> {
     let Some(header) = reply.header("www-authenticate") else {
         return Vec::new();
     };
@@ -57,7 +57,7 @@ fn bearer_params(reply: &Reply) -> Vec<(String, String)> {
     params
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(n, _)| n == name)

@@ -2,19 +2,22 @@
 //! statistics. [`Client`] is a handle on the state in `shared`, which runs the fetches the
 //! cache asks for; `send` and its parts (`request`, `limiter`, `challenge`, `graphql`,
 //! `rejection`) make authorized API calls, and `headers_for`/`recover` give HTTP clients of
-//! other libraries the same policy; `events` carries what happened to the user's hook.
+//! other libraries the same policy; `events` carries what happened to the user's hook; `health`
+//! reports the default token's state for readiness probes.
 
 #![forbid(unsafe_code)]
 
-mod challenge;
+pub(crate) mod challenge;
 pub(crate) mod events;
 mod graphql;
+mod health;
 mod limiter;
 mod rejection;
 mod request;
 mod send;
 mod shared;
 
+pub use health::{Health, HealthState};
 pub use request::{Request, Response};
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,7 +34,7 @@ use crate::cache::{CachePolicy, TokenCache};
 use crate::config::{Config, DpopSetting};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::Transport;
-use crate::oauth::dpop::{is_api_nonce_challenge, Dpop, DpopKey};
+use crate::oauth::dpop::is_api_nonce_challenge;
 use crate::oauth::{AccessToken, EndpointSettings, TokenEndpoint, TokenRequest};
 use crate::secret::Secret;
 use crate::sync::fork::Registered;
@@ -91,7 +94,7 @@ impl Client {
             config.proxy.as_deref(),
             config.connect_timeout,
         )?);
-        let dpop = dpop_state(&config)?;
+        let dpop = config.dpop.as_ref().map(DpopSetting::start).transpose()?;
         let endpoint = TokenEndpoint::new(
             EndpointSettings {
                 location: config.location.clone(),
@@ -433,17 +436,4 @@ impl Tokens for Client {
     fn redactor(&self) -> crate::redact::Redactor {
         self.shared.endpoint.redactor()
     }
-}
-
-/// The DPoP state of a new client: its key (read with the configuration, or generated
-/// now) and an empty nonce memory.
-fn dpop_state(config: &Config) -> Result<Option<Arc<Dpop>>> {
-    let key = match &config.dpop {
-        None => return Ok(None),
-        Some(DpopSetting::Key(key)) => Arc::clone(key),
-        Some(DpopSetting::Generate) => Arc::new(DpopKey::generate().map_err(|why| {
-            Error::config(format!("configuration rejected: `dpop.generate`: {why}."))
-        })?),
-    };
-    Ok(Some(Arc::new(Dpop::new(key))))
 }

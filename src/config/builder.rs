@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::sources::Sources;
 #[cfg(doc)]
 use super::Config;
 use super::{AuthMethod, RateLimit, RefreshMode, RetryPolicy};
@@ -48,6 +49,10 @@ pub struct ConfigBuilder {
     pub(super) problems: Vec<String>,
     /// Things worth telling the user that do not stop the configuration.
     pub(super) warnings: Vec<String>,
+    /// Where the text sources read each key (see `sources`).
+    pub(super) sources: Sources,
+    /// The named environment chosen (see `environments`).
+    pub(super) environment: Option<String>,
 }
 
 impl fmt::Debug for ConfigBuilder {

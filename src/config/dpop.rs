@@ -8,7 +8,10 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::ConfigBuilder;
-use crate::oauth::dpop::{DpopAlg, DpopKey};
+#[cfg(doc)]
+use crate::error::ErrorKind;
+use crate::error::{Error, Result};
+use crate::oauth::dpop::{Dpop, DpopAlg, DpopKey};
 
 /// What the builder recorded for `dpop`.
 #[derive(Debug, Default)]
@@ -25,6 +28,20 @@ pub(crate) enum DpopSetting {
     Key(Arc<DpopKey>),
     /// `dpop.generate`: each client makes its own P-256 key, kept in memory only.
     Generate,
+}
+
+impl DpopSetting {
+    /// A client's DPoP state: the key (read with the configuration, or generated now) and an
+    /// empty nonce memory. Errors: [`ErrorKind::Config`] when no key can be generated.
+    pub(crate) fn start(&self) -> Result<Arc<Dpop>> {
+        let key = match self {
+            DpopSetting::Key(key) => Arc::clone(key),
+            DpopSetting::Generate => Arc::new(DpopKey::generate().map_err(|why| {
+                Error::config(format!("configuration rejected: `dpop.generate`: {why}."))
+            })?),
+        };
+        Ok(Arc::new(Dpop::new(key)))
+    }
 }
 
 impl std::fmt::Debug for DpopSetting {

@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::hints::{suggest, KNOWN_KEYS};
+use super::sources::KeySource;
 use super::ConfigBuilder;
 use crate::secret::Secret;
 
@@ -17,6 +18,7 @@ impl ConfigBuilder {
     pub(super) fn apply_json(&mut self, entries: Vec<(String, Box<RawValue>)>) {
         for (key, raw) in entries {
             let k = key.as_str();
+            self.sources.record(k, KeySource::Json);
             if k == "headers" || k == "extra_params" {
                 let pairs = self.json_string_map(k, &raw);
                 if k == "headers" {

@@ -206,6 +206,8 @@ impl ConfigBuilder {
             rate_limit,
             max_response_bytes,
             warnings: self.warnings,
+            sources: self.sources,
+            environment: self.environment,
         })
     }
 

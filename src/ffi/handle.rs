@@ -1,4 +1,4 @@
-//! Handles that catch misuse. Every `tw_client` and `tw_response` pointer handed to C points
+//! Handles that catch misuse. Every `tw_client`, `tw_response` and `tw_diagnosis` pointer handed to C points
 //! at a [`Shell`]: a tag word followed by the value. Each entry point checks the tag before
 //! it touches the value, so a handle that was already freed, or a pointer of another kind
 //! (a `tw_response` passed as a `tw_client`, a pointer into some other buffer), most likely
@@ -25,7 +25,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::sync::fork::{ForkAware, Registered};
 use crate::sync::{ForkLock, Mutex};
-use crate::{Client, Response};
+use crate::{Client, Diagnosis, Response};
 
 /// Freed shells of one kind kept before the oldest may be reused.
 pub(crate) const QUARANTINE: usize = 1024;
@@ -67,6 +67,14 @@ impl Handle for super::tw_response {
     }
 }
 
+impl Handle for super::tw_diagnosis {
+    type Value = Diagnosis;
+    const LIVE: u64 = u64::from_be_bytes(*b"tw:diagn");
+    fn parked(pools: &Pools) -> &Mutex<VecDeque<Parked<Diagnosis>>> {
+        &pools.diagnoses
+    }
+}
+
 /// How a handle argument is unusable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Misuse {
@@ -86,12 +94,14 @@ unsafe impl<T> Send for Parked<T> {}
 pub(crate) struct Pools {
     clients: Mutex<VecDeque<Parked<Client>>>,
     responses: Mutex<VecDeque<Parked<Response>>>,
+    diagnoses: Mutex<VecDeque<Parked<Diagnosis>>>,
 }
 
 impl ForkAware for Pools {
     fn fork_locks<'a>(&'a self, visit: &mut dyn FnMut(&'a dyn ForkLock)) {
         visit(&self.clients);
         visit(&self.responses);
+        visit(&self.diagnoses);
     }
 
     fn forget_inherited_work(&self) {}
@@ -103,6 +113,7 @@ fn pools() -> &'static Pools {
         Registered::new(Pools {
             clients: Mutex::new(VecDeque::new()),
             responses: Mutex::new(VecDeque::new()),
+            diagnoses: Mutex::new(VecDeque::new()),
         })
     })
 }

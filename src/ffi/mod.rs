@@ -18,11 +18,13 @@ use std::ffi::{c_char, CStr, CString};
 use crate::error::{Error, ErrorKind};
 
 mod client;
+mod diagnose;
 pub(crate) mod handle;
 mod panic;
 mod response;
 
 pub use client::*;
+pub use diagnose::*;
 pub use response::*;
 
 /// Status code of every fallible call. Values are fixed forever; new ones are appended.

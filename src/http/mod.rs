@@ -13,7 +13,11 @@ pub(crate) mod tls;
 pub(crate) mod transport;
 pub(crate) mod url;
 
-pub(crate) use retry::{backoff, failure_memory, parse_retry_after, random_unit, RetryPolicy};
+pub(crate) use retry::{
+    backoff, failure_memory, parse_http_date, parse_retry_after, random_unit, RetryPolicy,
+};
 pub(crate) use tls::{TlsFiles, TlsMaterial};
 pub(crate) use transport::{check_proxy, Outgoing, Reply, Transport};
-pub(crate) use url::{check_url, is_header_name, is_header_value, percent_encode, Form, Origin};
+pub(crate) use url::{
+    check_url, is_header_name, is_header_value, origin_of, percent_encode, Form, Origin,
+};

@@ -112,7 +112,7 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
 
 /// Seconds since the Unix epoch for an HTTP-date, in any of the three formats RFC 9110
 /// §5.6.7 says a recipient must accept. Years outside 1970–9999 are not HTTP dates.
-fn parse_http_date(s: &str) -> Option<u64> {
+pub(crate) fn parse_http_date(s: &str) -> Option<u64> {
     let parts: Vec<&str> = s.split_whitespace().collect();
     let (day, month, year, time) = match parts.as_slice() {
         // Sun, 06 Nov 1994 08:49:37 GMT
@@ -164,7 +164,7 @@ fn number(s: &str) -> Option<u64> {
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm), for
 /// years 1970–9999.
-fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
+pub(crate) fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y / 400;
     let yoe = y - era * 400;

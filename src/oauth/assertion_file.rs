@@ -40,7 +40,6 @@ impl AssertionFile {
         Ok(AssertionFile { path })
     }
 
-    #[cfg(test)]
     pub(crate) fn path(&self) -> &std::path::Path {
         &self.path
     }

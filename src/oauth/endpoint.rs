@@ -149,6 +149,11 @@ impl TokenEndpoint {
         self.dpop.as_deref()
     }
 
+    /// The same, shared, for whoever signs API requests beside this endpoint's owner.
+    pub(crate) fn dpop_shared(&self) -> Option<Arc<Dpop>> {
+        self.dpop.clone()
+    }
+
     /// Fetch one token, retrying transient failures with backoff until `max_attempts` or
     /// `deadline`. `on_retry(error, delay, attempt)` is told before each wait.
     pub(crate) fn fetch(

@@ -158,16 +158,19 @@ namespace Tokenward.Tests
         /// </summary>
         private static void WhileAnotherThreadRefreshes(Action<TokenClient, string> operation, Action<TokenClient, string> after)
         {
-            Mock.Configure("{\"ttl_secs\":6,\"token_delay_ms\":2000}");
+            Mock.Configure("{\"ttl_secs\":10,\"token_delay_ms\":2000}");
             TokenClientOptions options = Mock.Options();
             options.RefreshMode = "inline";
             var client = new TokenClient(options);
             try
             {
                 string first = client.GetToken();
-                // Fresh for at most 3 s from the request (half the lifetime), usable for 5.4 s:
-                // 2 s went into the fetch, so 1.1 s more is inside the refresh window.
-                Thread.Sleep(1100);
+                // The core's refresh point is 4.5–5 s after the request (half the lifetime, less
+                // up to 10 % jitter) and its usable point 9 s after it (a 1 s margin). The memo
+                // counts both from before its native call, which took the 2 s of the fetch, so
+                // it may answer until 7 s: 3.1 s more puts this inside the refresh window with
+                // about 2 s to spare for the checks below.
+                Thread.Sleep(3100);
                 Task<string> refresher = Task.Factory.StartNew(() => client.GetToken(), TaskCreationOptions.LongRunning);
                 Assert.True(SpinWait.SpinUntil(() => Mock.TokenRequests == 2, 10000), "the refresh reached the token endpoint");
                 Assert.True(!refresher.IsCompleted, "the refreshing thread is still inside the core");

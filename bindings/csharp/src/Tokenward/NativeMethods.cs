@@ -110,6 +110,22 @@ namespace Tokenward
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern void tw_response_free(IntPtr response);
 
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int tw_client_health(TokenClientHandle client, byte[] buf, UIntPtr cap, out UIntPtr len);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int tw_client_diagnose(
+            TokenClientHandle client, byte[] optionsJson, out TokenwardDiagnosisHandle diagnosis);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int tw_diagnosis_json(TokenwardDiagnosisHandle diagnosis, byte[] buf, UIntPtr cap, out UIntPtr len);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int tw_diagnosis_status(TokenwardDiagnosisHandle diagnosis);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern void tw_diagnosis_free(IntPtr diagnosis);
+
         internal delegate int StringCall(byte[] buf, UIntPtr cap, out UIntPtr len);
 
         private static readonly object s_checkLock = new object();

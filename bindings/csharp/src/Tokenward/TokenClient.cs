@@ -272,6 +272,49 @@ namespace Tokenward
         }
 
         /// <summary>
+        /// The client's state from the native core's memory, for readiness probes: no network
+        /// call, no refresh started. Failing means no usable token and the last fetch failed.
+        /// </summary>
+        /// <exception cref="ObjectDisposedException">The client was disposed.</exception>
+        public TokenwardHealth GetHealth()
+        {
+            EnsureUsable();
+            TokenClientHandle handle = _handle;
+            return TokenwardHealth.Parse(NativeMethods.ReadString(
+                (byte[] buf, UIntPtr cap, out UIntPtr len) => NativeMethods.tw_client_health(handle, buf, cap, out len)));
+        }
+
+        /// <summary>
+        /// Walks the setup — configuration, DNS, TCP, proxy, TLS, clock, token request, token
+        /// sanity and, with <paramref name="probe"/>, one GET of that API URL with the token —
+        /// and returns every check with its cause and fix (what <c>tokenward doctor</c> prints).
+        /// Blocks while it talks to the identity provider; leaves the client's cache alone;
+        /// what it finds is in the result, not thrown.
+        /// </summary>
+        /// <param name="probe">An API URL to call once, or null.</param>
+        /// <exception cref="ObjectDisposedException">The client was disposed.</exception>
+        public TokenwardDiagnosis Diagnose(string probe = null)
+        {
+            EnsureUsable();
+            byte[] options = null;
+            if (probe != null)
+            {
+                var json = new JsonWriter();
+                json.BeginObject();
+                json.Name("probe");
+                json.Value(probe);
+                json.EndObject();
+                options = NativeMethods.Utf8(json.ToString(), "the probe URL");
+            }
+            TokenwardDiagnosisHandle diagnosis;
+            NativeMethods.Check(NativeMethods.tw_client_diagnose(_handle, options, out diagnosis));
+            using (diagnosis)
+            {
+                return TokenwardDiagnosis.Read(diagnosis);
+            }
+        }
+
+        /// <summary>
         /// Sends an API request with the token and configured headers, using the core's own HTTP
         /// transport (for programs without an HTTP client; with <c>HttpClient</c> use
         /// <see cref="TokenwardHandler"/>). On 401 the token is refreshed and the request re-sent

@@ -169,6 +169,42 @@ class Client(MemoizedClient):
             raise Error(f"tokenward: the native library returned malformed stats JSON: {exc}.") from None
         return stats
 
+    def health(self) -> Dict[str, Any]:
+        """The client's state from memory, for readiness probes (no network call, no
+        refresh started): ``state`` (``"ok"``, ``"degraded"``: a usable token is served
+        while refreshes fail, ``"failing"``: no usable token and the last fetch failed),
+        ``remaining_ms`` and ``next_refresh_ms`` (``None`` without a usable token),
+        ``consecutive_failures``, ``last_error`` (``{"kind", "message", "http_status"}`` or
+        ``None``; kept after a recovery)."""
+        handle = self._enter()
+        try:
+            text = _native.client_health(handle)
+        finally:
+            self._exit()
+        return self._json(text, "health")
+
+    def diagnose(self, probe: Optional[str] = None) -> Dict[str, Any]:
+        """Walk the setup — configuration, DNS, TCP, proxy, TLS, clock, token request,
+        token sanity, and with ``probe`` (an API URL) one GET with the token — and return
+        the diagnosis: ``{"ok", "error_kind", "verdict", "checks": [{"id", "status",
+        "summary", "cause", "fix", ...}]}`` (see docs/cli.md). Blocks while it talks to the
+        identity provider; leaves the client's cache alone; never raises for what it finds."""
+        options = None if probe is None else json.dumps({"probe": probe}).encode("utf-8")
+        handle = self._enter()
+        try:
+            text = _native.diagnose(handle, options)
+        finally:
+            self._exit()
+        return self._json(text, "diagnosis")
+
+    @staticmethod
+    def _json(text: str, what: str) -> Dict[str, Any]:
+        try:
+            value: Dict[str, Any] = json.loads(text)
+        except ValueError as exc:
+            raise Error(f"tokenward: the native library returned malformed {what} JSON: {exc}.") from None
+        return value
+
     # -- requests --------------------------------------------------------------------------
 
     def request(

@@ -160,6 +160,10 @@ class tw_response(Structure):  # noqa: N801
     """The opaque ``struct tw_response``: never built in Python, only pointed to."""
 
 
+class tw_diagnosis(Structure):  # noqa: N801
+    """The opaque ``struct tw_diagnosis``: never built in Python, only pointed to."""
+
+
 # Each handle is a pointer to its own opaque type, so ctypes itself refuses a response
 # (or an int, or a c_void_p) where a client belongs, instead of the core reading one
 # object as another.
@@ -168,10 +172,12 @@ if TYPE_CHECKING:
 
     ClientHandle = ctypes._Pointer[tw_client]
     ResponseHandle = ctypes._Pointer[tw_response]
+    DiagnosisHandle = ctypes._Pointer[tw_diagnosis]
     EventPointer = ctypes._Pointer[tw_event]
 else:
     ClientHandle = POINTER(tw_client)
     ResponseHandle = POINTER(tw_response)
+    DiagnosisHandle = POINTER(tw_diagnosis)
     EventPointer = POINTER(tw_event)
 
 #: ``void (*tw_event_fn)(void *user_data, const tw_event *event)``.
@@ -232,6 +238,10 @@ DECLARATIONS: Dict[str, Tuple[Any, List[Any]]] = {
     "tw_response_body": (POINTER(c_uint8), [ResponseHandle, _size_p]),
     "tw_response_header": (c_int32, [ResponseHandle, c_char_p, c_char_p, c_size_t, _size_p]),
     "tw_response_free": (None, [ResponseHandle]),
+    "tw_client_health": (c_int32, [ClientHandle, c_char_p, c_size_t, _size_p]),
+    "tw_client_diagnose": (c_int32, [ClientHandle, c_char_p, POINTER(DiagnosisHandle)]),
+    "tw_diagnosis_json": (c_int32, [DiagnosisHandle, c_char_p, c_size_t, _size_p]),
+    "tw_diagnosis_free": (None, [DiagnosisHandle]),
 }
 
 
@@ -432,6 +442,23 @@ def new_client(config_json: bytes) -> ClientHandle:
     handle = ClientHandle()
     check(lib.tw_client_new(config_json, byref(handle)))
     return _non_null(handle)
+
+
+def client_health(handle: ClientHandle) -> str:
+    """``tw_client_health``: the client's state as JSON text (from memory, no network)."""
+    return _read(lib.tw_client_health, handle) or ""
+
+
+def diagnose(handle: ClientHandle, options_json: Optional[bytes]) -> str:
+    """``tw_client_diagnose``: the diagnosis as JSON text (the native result is freed here)."""
+    diagnosis = DiagnosisHandle()
+    check(lib.tw_client_diagnose(handle, options_json, byref(diagnosis)))
+    if not diagnosis:
+        raise Error("tokenward: the native library returned TW_OK without a diagnosis.")
+    try:
+        return _read(lib.tw_diagnosis_json, diagnosis) or ""
+    finally:
+        lib.tw_diagnosis_free(diagnosis)
 
 
 def client_from_env(prefix: Optional[bytes]) -> ClientHandle:
