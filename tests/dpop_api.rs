@@ -525,3 +525,47 @@ fn a_proof_echoed_by_the_api_never_reaches_a_message() {
         }
     }
 }
+
+#[test]
+fn the_diagnosis_proves_possession_too() {
+    let mock = dpop_mock();
+    let c = dpop_client(&mock, json!({}));
+    let url = format!("{}/api/items", mock.url());
+    let diagnosis = c.diagnose(&tokenward::DiagnoseOptions::new().probe(&url));
+    assert!(
+        diagnosis.is_ok(),
+        "{:?}",
+        diagnosis.verdict().map(|c| c.summary().to_string())
+    );
+    let probe = diagnosis
+        .checks()
+        .iter()
+        .find(|c| c.id() == "probe")
+        .unwrap();
+    assert_eq!(
+        probe.status(),
+        tokenward::CheckStatus::Pass,
+        "{}",
+        probe.summary()
+    );
+    let probed: Vec<RecordedRequest> = mock
+        .api_log()
+        .into_iter()
+        .filter(|r| r.path == "/api/items")
+        .collect();
+    assert_eq!(probed.len(), 1);
+    check_bound(&mock, &probed[0]);
+    let settings = diagnosis
+        .checks()
+        .iter()
+        .find(|c| c.id() == "config")
+        .unwrap();
+    assert!(
+        settings
+            .details()
+            .iter()
+            .any(|d| d.contains("generate(ES256)")),
+        "{:?}",
+        settings.details()
+    );
+}
