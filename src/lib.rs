@@ -85,3 +85,7 @@ pub use client::{Client, Request, Response, Stats};
 pub use config::{AuthMethod, Config, ConfigBuilder, RateLimit, RefreshMode, RetryPolicy};
 pub use error::{Error, ErrorKind, Result};
 pub use oauth::token::{AccessToken, TokenRequest};
+
+// Process-wide TLS counters for tests that check when trust roots are read; not a stable API.
+#[doc(hidden)]
+pub use http::trust::{tls_counters, TlsCounters};

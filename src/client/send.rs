@@ -12,7 +12,9 @@ use super::request::{invalid, Request, Response};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::location::resolve;
-use crate::http::{backoff, check_url, origin_of, parse_retry_after, Origin, Outgoing, Transport};
+use crate::http::{
+    backoff, check_url, origin_of, parse_retry_after, Origin, Outgoing, Peer, Transport,
+};
 use crate::oauth::AccessToken;
 
 /// Redirects followed per `send` at most.
@@ -86,7 +88,7 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
             body: body.as_deref(),
             deadline,
             body_limit: config.max_response_bytes,
-            peer: "API",
+            peer: Peer::Api,
         });
         let reply = match outcome {
             Ok(reply) => reply,

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::endpoint::TOKEN_BODY_LIMIT;
 use crate::error::{quote_body, Error, ErrorKind, Result};
-use crate::http::{check_url, Outgoing, Transport};
+use crate::http::{check_url, Outgoing, Peer, Transport};
 
 /// Ask `issuer` for its token endpoint; the answer must pass the same URL policy as a
 /// configured `token_url`.
@@ -25,7 +25,7 @@ pub(super) fn discover(
         body: None,
         deadline,
         body_limit: TOKEN_BODY_LIMIT,
-        peer: "OpenID discovery document",
+        peer: Peer::Discovery,
     })?;
     if reply.status != 200 {
         let kind = if reply.status >= 500 {

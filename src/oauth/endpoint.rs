@@ -14,7 +14,7 @@ use super::discovery::discover;
 use super::response::parse_token_response;
 use super::token::{Fetched, TokenRequest};
 use crate::error::{Error, Result};
-use crate::http::{backoff, percent_encode, Form, Outgoing, RetryPolicy, Transport};
+use crate::http::{backoff, percent_encode, Form, Outgoing, Peer, RetryPolicy, Transport};
 use crate::secret::Secret;
 use crate::sync::{ForkLock, RwLock};
 
@@ -198,7 +198,7 @@ impl TokenEndpoint {
             body: Some(form.as_str().as_bytes()),
             deadline,
             body_limit: TOKEN_BODY_LIMIT,
-            peer: "token endpoint",
+            peer: Peer::TokenEndpoint,
         })?;
         let secret = match &credential {
             Credential::Secret(s) => Some(s),
