@@ -11,6 +11,8 @@ mod graphql;
 mod limiter;
 mod request;
 mod send;
+#[cfg(test)]
+mod send_tests;
 mod shared;
 
 pub use request::{Request, Response};
