@@ -146,12 +146,10 @@ impl Transport {
             Error::config(format!("configuration rejected: {}.", problems.join("; ")))
         })?;
         let proxy = match proxy {
-            Some(p) => {
-                check_proxy(p).map_err(|e| Error::config(format!("`proxy` is not usable: {e}")))?;
-                ureq::Proxy::new(p).ok()
-            }
-            // ureq reads the environment's proxy when an agent is configured.
-            None => None,
+            Some(p) => ProxySetting::Explicit(
+                parse_proxy(p).map_err(|e| Error::config(format!("`proxy` is not usable: {e}")))?,
+            ),
+            None => ProxySetting::FromEnvironment,
         };
         let tls = Arc::new(TlsSetting::new(material));
         let setting = tls.clone();
@@ -178,7 +176,7 @@ impl Transport {
     pub(crate) fn with_connector<C: Connector + Clone>(connector: C) -> Transport {
         let make_agent = move |sizing| {
             ureq::Agent::with_parts(
-                agent_config(None, Duration::from_secs(10), sizing),
+                agent_config(ProxySetting::Direct, Duration::from_secs(10), sizing),
                 connector.clone(),
                 LiteralFirstResolver::default(),
             )
@@ -305,28 +303,44 @@ impl Transport {
 
 /// Whether `proxy` is a usable proxy URL; the reason when it is not.
 pub(crate) fn check_proxy(proxy: &str) -> std::result::Result<(), String> {
+    parse_proxy(proxy).map(drop)
+}
+
+fn parse_proxy(proxy: &str) -> std::result::Result<ureq::Proxy, String> {
     use ureq::ProxyProtocol;
     let proxy = ureq::Proxy::new(proxy).map_err(|e| e.to_string())?;
     match proxy.protocol() {
-        ProxyProtocol::Http | ProxyProtocol::Https => Ok(()),
+        ProxyProtocol::Http | ProxyProtocol::Https => Ok(proxy),
         other => Err(format!(
             "{other:?} proxies are not supported; use an HTTP CONNECT proxy (http:// or https://)"
         )),
     }
 }
 
-/// The agent configuration; without an explicit `proxy`, the one the environment names
-/// (`ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`, upper or lower case), which
-/// ureq's configuration reads whenever one is made.
+/// Where an agent's connections go first.
+#[derive(Clone)]
+enum ProxySetting {
+    /// The proxy the environment names (`ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY`, with
+    /// `NO_PROXY`, upper or lower case), read by ureq whenever a configuration is made.
+    FromEnvironment,
+    /// The configured `proxy`.
+    Explicit(ureq::Proxy),
+    /// None, whatever the environment says: the scripted transport of the tests.
+    #[cfg(test)]
+    Direct,
+}
+
 fn agent_config(
-    proxy: Option<ureq::Proxy>,
+    proxy: ProxySetting,
     connect_timeout: Duration,
     sizing: Sizing,
 ) -> ureq::config::Config {
     let builder = ureq::Agent::config_builder();
     let builder = match proxy {
-        Some(proxy) => builder.proxy(Some(proxy)),
-        None => builder,
+        ProxySetting::FromEnvironment => builder,
+        ProxySetting::Explicit(proxy) => builder.proxy(Some(proxy)),
+        #[cfg(test)]
+        ProxySetting::Direct => builder.proxy(None),
     };
     builder
         .http_status_as_error(false)
