@@ -55,7 +55,7 @@
 //! |---|---|
 //! | `error`, `secret` | the one [`Error`]; secrets that never print and are wiped on drop |
 //! | `sync/` | `std::sync` locks that can be held across `fork()`; the `pthread_atfork` hooks |
-//! | `http/` | one HTTP exchange over rustls (`transport`), trust roots and TLS files (`tls`), URL and header rules (`url`), backoff and `Retry-After` (`retry`), redirects (`location`) |
+//! | `http/` | one HTTP exchange over rustls (`transport`) and its connections (`connector`), TLS files (`tls`), trust roots and TLS configurations shared across clients (`trust`), failures as typed errors (`failure`), URL and header rules (`url`), backoff and `Retry-After` (`retry`), redirects (`location`), a socket-free test transport (`scripted`) |
 //! | `oauth/` | tokens and token requests (`token`), client authentication (`credential`, `assertion`), the token endpoint (`endpoint`), its responses (`response`), OpenID discovery |
 //! | `config/` | the schema: [`Config`] (paths and typed enums, no transport objects), [`ConfigBuilder`], the JSON and environment sources, secrets and keys read at build time, validation, typo hints |
 //! | `cache/` | per-request slots, single flight, refresh-ahead, serve-stale (`mod`, `slot`), the lock-free hit path (`hit`), the coarse clock |

@@ -6,22 +6,31 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport as UreqTransport,
 };
 
 use super::Transport;
+use crate::sync::Mutex;
 
 /// Queued answers and recorded requests; clones share both.
 #[derive(Clone, Default)]
 pub(crate) struct Script(Arc<State>);
 
-#[derive(Default)]
 struct State {
     answers: Mutex<VecDeque<Answer>>,
     requests: Mutex<Vec<Recorded>>,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            answers: Mutex::new(VecDeque::new()),
+            requests: Mutex::new(Vec::new()),
+        }
+    }
 }
 
 enum Answer {
@@ -73,10 +82,6 @@ impl Recorded {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl Script {
     pub(crate) fn new() -> Script {
         Script::default()
@@ -84,7 +89,7 @@ impl Script {
 
     /// Answer the next request with `raw`, a whole HTTP/1.1 response as the server sends it.
     pub(crate) fn raw(&self, raw: impl Into<Vec<u8>>) -> &Script {
-        lock(&self.0.answers).push_back(Answer::Raw(raw.into()));
+        self.0.answers.lock().push_back(Answer::Raw(raw.into()));
         self
     }
 
@@ -100,7 +105,7 @@ impl Script {
 
     /// Refuse the next connection, as a server that is down does.
     pub(crate) fn refuse(&self) -> &Script {
-        lock(&self.0.answers).push_back(Answer::Refuse);
+        self.0.answers.lock().push_back(Answer::Refuse);
         self
     }
 
@@ -111,12 +116,12 @@ impl Script {
 
     /// The requests sent so far, in order.
     pub(crate) fn requests(&self) -> Vec<Recorded> {
-        lock(&self.0.requests).clone()
+        self.0.requests.lock().clone()
     }
 
     /// Answers queued but not used yet.
     pub(crate) fn unused(&self) -> usize {
-        lock(&self.0.answers).len()
+        self.0.answers.lock().len()
     }
 }
 
@@ -135,7 +140,7 @@ impl Connector for Script {
         _chained: Option<()>,
     ) -> Result<Option<Connection>, ureq::Error> {
         // An exhausted script refuses too: a test that sends more than it scripted fails.
-        let answer = match lock(&self.0.answers).pop_front() {
+        let answer = match self.0.answers.lock().pop_front() {
             Some(Answer::Raw(bytes)) => bytes,
             Some(Answer::Refuse) | None => {
                 return Err(ureq::Error::Io(
@@ -188,7 +193,10 @@ impl UreqTransport for Connection {
         // ureq sends the whole request before it reads, so the request is complete now.
         if !self.recorded {
             self.recorded = true;
-            lock(&self.script.requests).push(Recorded::parse(&self.sent));
+            self.script
+                .requests
+                .lock()
+                .push(Recorded::parse(&self.sent));
         }
         let input = self.buffers.input_append_buf();
         let amount = input.len().min(self.answer.len() - self.answered);
