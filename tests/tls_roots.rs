@@ -2,7 +2,7 @@
 //! counters. The counters belong to the whole process, so this file holds one test: nothing
 //! else in this test binary may open a TLS connection.
 
-use tokenward::{tls_counters, Client, Config, TlsCounters};
+use tokenward::{tls_counters, CheckStatus, Client, Config, DiagnoseOptions, TlsCounters};
 use tokenward_mock::MockServer;
 
 fn client(url: &str, ca: Option<&std::path::Path>) -> Client {
@@ -45,6 +45,14 @@ fn trust_roots_are_read_once_on_the_first_tls_connection_and_configurations_are_
         shared,
         "two clients, one setting: one configuration"
     );
+
+    // The diagnosis's own handshake verifies against the process's parsed roots (no second
+    // read of the store), and its token request uses the live configuration.
+    let diagnosis = first.diagnose(&DiagnoseOptions::new());
+    let tls = diagnosis.checks().iter().find(|c| c.id() == "tls").unwrap();
+    assert_eq!(tls.status(), CheckStatus::Pass, "{}", diagnosis.to_json());
+    assert!(diagnosis.is_ok(), "{}", diagnosis.to_json());
+    assert_eq!(tls_counters(), shared);
 
     // Once no client uses a setting, its configuration goes; the parsed roots stay.
     drop((first, second));

@@ -5,9 +5,11 @@
 //! - this file: the decisions (`lookup`, `complete`, `wait`, `invalidate`, `rotate`);
 //! - `slot`: the state behind the lock, one slot per distinct token request;
 //! - `hit`: the lock-free hit path through per-thread token copies;
+//! - `health`: a read-only look at the default slot, for readiness probes;
 //! - `clock`: the coarse monotonic clock that hit path compares against.
 
 pub(crate) mod clock;
+mod health;
 mod hit;
 mod slot;
 #[cfg(test)]
@@ -20,9 +22,15 @@ use std::time::{Duration, Instant};
 use self::hit::{ShardedCount, HIT_SHARDS};
 use self::slot::{Slot, SlotRef, State};
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{backoff, random_unit, RetryPolicy};
+use crate::http::{failure_memory, random_unit, RetryPolicy};
 use crate::oauth::{AccessToken, Fetched, SlotKey, Timing};
 use crate::sync::{Condvar, ForkLock, Mutex};
+
+impl Drop for TokenCache {
+    fn drop(&mut self) {
+        self.forget_local_copies();
+    }
+}
 
 /// What `lookup` tells the caller to do.
 pub(crate) enum Lookup<'a> {
@@ -239,13 +247,19 @@ impl TokenCache {
                     }
                     Err(error) => {
                         slot.failures += 1;
+                        slot.last_error = Some(error.clone());
                         let wait = if error.is_transient() {
-                            backoff(&self.policy.retry, slot.failures, error.retry_after())
+                            failure_memory(&self.policy.retry, slot.failures, error.retry_after())
                         } else {
                             self.policy.error_cooldown
                         };
-                        slot.failure = Some((error.clone(), now + wait));
-                        slot.retry_at = Some(now + wait);
+                        // Far enough to mean "not before the next restart" if it cannot be
+                        // represented: an error_cooldown of u64::MAX ms, say.
+                        let until = now
+                            .checked_add(wait)
+                            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
+                        slot.failure = Some((error.clone(), until));
+                        slot.retry_at = Some(until);
                     }
                 }
             }

@@ -12,6 +12,7 @@ fn cache() -> TokenCache {
                 max_attempts: 3,
                 base_delay: Duration::from_millis(100),
                 max_delay: Duration::from_secs(1),
+                max_retry_after: Duration::from_secs(2),
             },
             max_keyed_slots: 2,
         },
@@ -20,7 +21,7 @@ fn cache() -> TokenCache {
 
 fn fetched(value: &str, issued: Instant, lifetime: u64) -> Result<Fetched> {
     Ok(Fetched {
-        value: value.into(),
+        value: crate::secret::Secret::new(value),
         lifetime: Duration::from_secs(lifetime),
         issued,
         granted_scope: None,

@@ -11,10 +11,12 @@ use crate::config::Config;
 use crate::error::{ErrorKind, Result};
 use crate::http::scripted::Script;
 use crate::oauth::{AccessToken, Timing};
+use crate::redact::Redactor;
+use crate::secret::Secret;
 
 const API: &str = "http://127.0.0.1:9";
 
-/// Hands out `t1`, `t2`, … and remembers what was invalidated.
+/// Hands out `t1`, `t2`, … and remembers what was rejected (and so invalidated).
 #[derive(Default)]
 struct Counted {
     issued: RefCell<u32>,
@@ -33,11 +35,24 @@ impl Tokens for Counted {
             Duration::ZERO,
             0.0,
         );
-        Ok(AccessToken::new(format!("t{issued}"), None, timing))
+        Ok(AccessToken::new(
+            Secret::new(format!("t{issued}")),
+            None,
+            timing,
+        ))
     }
 
-    fn invalidate(&self, token: &str) {
-        self.invalidated.borrow_mut().push(token.to_string());
+    fn rejected(&self, token: &AccessToken) -> std::result::Result<(), Duration> {
+        self.invalidated
+            .borrow_mut()
+            .push(token.as_str().to_string());
+        Ok(())
+    }
+
+    fn redactor(&self) -> Redactor {
+        let mut redactor = Redactor::new();
+        redactor.secret("svc", "secret", None);
+        redactor
     }
 }
 
@@ -123,7 +138,7 @@ fn a_url_outside_the_api_origins_is_refused_before_a_token_is_asked_for() {
         Ok(response) => panic!("expected a refusal, got HTTP {}", response.status()),
         Err(e) => e,
     };
-    assert_eq!(error.kind(), ErrorKind::InvalidArgument, "{error}");
+    assert_eq!(error.kind(), ErrorKind::ForeignOrigin, "{error}");
     assert!(error.message().contains("api_base_urls"), "{error}");
     assert_eq!(*tokens.issued.borrow(), 0);
     assert!(script.requests().is_empty());

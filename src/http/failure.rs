@@ -1,14 +1,18 @@
 //! What a failed exchange means to a caller: ureq's errors as typed [`Error`]s whose message
 //! names the far end and the likely fix, with ureq's error kept as the source.
+//!
+//! The URL and the lower layer's text are clipped: either may come from a server (a
+//! redirect's `Location`, the names in a certificate, a proxy's answer) and be of any length.
 
 use super::transport::Outgoing;
+use super::url::clip;
 use crate::error::{Error, ErrorKind};
 
-/// The typed error for a failed exchange, naming the far end and keeping ureq's error as
-/// the source.
+/// The typed error for a failed exchange, naming the far end (its URL clipped) and keeping
+/// ureq's error as the source.
 pub(super) fn map_error(e: ureq::Error, out: &Outgoing<'_>) -> Error {
     use ureq::Error as U;
-    let (peer, url) = (out.peer, out.url);
+    let (peer, url) = (out.peer, clip(out.url));
     let (kind, detail) = match &e {
         U::Timeout(which) => (ErrorKind::Timeout, format!("did not answer in time ({which:?} timeout)")),
         U::HostNotFound => (ErrorKind::Network, "host name could not be resolved; check the URL and DNS".into()),
@@ -50,5 +54,5 @@ pub(super) fn map_error(e: ureq::Error, out: &Outgoing<'_>) -> Error {
         U::RequireHttpsOnly(_) | U::TlsRequired => (ErrorKind::Config, "must be reached over https".into()),
         other => (ErrorKind::Network, format!("failed: {other}")),
     };
-    Error::new(kind, format!("The {peer} at {url} {detail}.")).with_source(e)
+    Error::new(kind, format!("The {peer} at {url} {}.", clip(&detail))).with_source(e)
 }

@@ -95,7 +95,7 @@ impl TlsMaterial {
 
 /// The crypto provider of every TLS connection: the process default if the application
 /// installed one, otherwise ring (the provider this crate is built with).
-pub(super) fn crypto_provider() -> Arc<CryptoProvider> {
+pub(crate) fn crypto_provider() -> Arc<CryptoProvider> {
     CryptoProvider::get_default()
         .cloned()
         .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))

@@ -22,6 +22,7 @@ use super::connector::{LiteralFirstResolver, TlsConnector};
 use super::failure::map_error;
 use super::tls::{TlsFiles, TlsMaterial};
 use super::trust::TlsSetting;
+use super::url::clip;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sync::{fork, ForkLock, Mutex};
 
@@ -237,7 +238,8 @@ impl Transport {
                 ErrorKind::Timeout,
                 format!(
                     "The {} at {} was not asked: the request deadline had already passed.",
-                    out.peer, out.url
+                    out.peer,
+                    clip(out.url)
                 ),
             ));
         }
@@ -247,7 +249,7 @@ impl Transport {
                 ErrorKind::InvalidArgument,
                 format!(
                     "The request to {} was not sent: {line} is longer than {longest} bytes.",
-                    out.url
+                    clip(out.url)
                 ),
             ));
         }
@@ -260,7 +262,7 @@ impl Transport {
         let request = builder.body(out.body.unwrap_or_default()).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidArgument,
-                format!("The request to {} is not valid HTTP: {e}", out.url),
+                format!("The request to {} is not valid HTTP: {e}", clip(out.url)),
             )
             .with_source(e)
         })?;
@@ -365,7 +367,7 @@ fn overlong_line(out: &Outgoing<'_>, longest: usize) -> Option<String> {
     out.headers
         .iter()
         .find(|(name, value)| name.len() + value.len() + 4 > longest)
-        .map(|(name, _)| format!("the `{name}` header"))
+        .map(|(name, _)| format!("the `{}` header", clip(name)))
 }
 
 #[cfg(test)]

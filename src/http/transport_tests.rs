@@ -212,6 +212,40 @@ fn an_over_long_request_line_is_refused_before_anything_is_sent() {
 }
 
 #[test]
+fn a_failed_exchange_names_a_long_url_clipped() {
+    // A URL can come from a server (a redirect's `Location`) and be of any length.
+    let url = format!("http://127.0.0.1:9/{}", "é".repeat(20_000));
+    let script = Script::new();
+    script.refuse();
+    let error = script
+        .transport()
+        .execute(&Outgoing {
+            peer: Peer::Api,
+            ..token_request(&url, FORM)
+        })
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Network, "{error}");
+    assert!(
+        error
+            .message()
+            .starts_with("The API at http://127.0.0.1:9/é"),
+        "{error}"
+    );
+    assert!(error.message().contains("é…"), "{error}");
+    assert!(error.message().chars().count() < 1000, "{error}");
+
+    // Too long to send to the token endpoint: refused, and said as briefly.
+    let error = script
+        .transport()
+        .execute(&token_request(&url, FORM))
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidArgument, "{error}");
+    assert!(error.message().contains("the request line"), "{error}");
+    assert!(error.message().chars().count() < 1000, "{error}");
+    assert!(script.requests().is_empty());
+}
+
+#[test]
 fn a_response_head_over_the_limit_is_a_bad_response_for_the_identity_provider_only() {
     let head = format!("x-padding: {}\r\n", "p".repeat(10 * 1024));
     let script = Script::new();

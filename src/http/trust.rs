@@ -7,6 +7,9 @@
 //! client with an equal setting. The registry holds configurations weakly: a setting that no
 //! client uses any more is forgotten, so the registry never outgrows the live settings.
 //!
+//! The diagnosis's TLS check reads the same roots through [`trusted_roots`]: it makes a TLS
+//! connection, so it may load them.
+//!
 //! The registry's lock is one of the locks the fork hooks hold across `fork()`; nothing slow
 //! (file reads, parsing) happens under it, and no other lock is taken while it is held.
 
@@ -150,12 +153,14 @@ fn os_roots() -> Arc<RootCertStore> {
     registry.os_roots.get_or_insert(Arc::new(store)).clone()
 }
 
-/// The OS trust store plus the configured extra CA. Falls back to the bundled Mozilla roots
-/// when the OS store is empty (minimal containers) and no extra CA is configured.
-/// Verification is never switched off.
-fn build(material: &TlsMaterial) -> Result<ClientConfig, rustls::Error> {
+/// The roots a connection with `material` trusts: the OS trust store (read on the first call
+/// of the process and shared with every TLS configuration) plus the configured extra CA.
+/// Falls back to the bundled Mozilla roots when the OS store is empty (minimal containers)
+/// and no extra CA is configured. The diagnosis verifies its own handshake against these, so
+/// that it judges a server exactly as the transport does.
+pub(crate) fn trusted_roots(material: &TlsMaterial) -> Arc<RootCertStore> {
     let os = os_roots();
-    let roots = match (os.is_empty(), material.extra_roots.is_empty()) {
+    match (os.is_empty(), material.extra_roots.is_empty()) {
         (true, true) => Arc::new(RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         }),
@@ -165,10 +170,15 @@ fn build(material: &TlsMaterial) -> Result<ClientConfig, rustls::Error> {
             all.add_parsable_certificates(material.extra_roots.iter().cloned());
             Arc::new(all)
         }
-    };
+    }
+}
+
+/// The configuration of `material`'s connections: [`trusted_roots`], the client certificate
+/// if any. Verification is never switched off.
+fn build(material: &TlsMaterial) -> Result<ClientConfig, rustls::Error> {
     let builder = ClientConfig::builder_with_provider(crypto_provider())
         .with_protocol_versions(rustls::ALL_VERSIONS)?
-        .with_root_certificates(roots);
+        .with_root_certificates(trusted_roots(material));
     Ok(match &material.client_cert {
         Some(cert) => {
             builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(cert.key.clone())))

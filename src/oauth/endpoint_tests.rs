@@ -30,6 +30,7 @@ fn endpoint(script: &Script, auth_method: AuthMethod) -> TokenEndpoint {
                 max_attempts: 3,
                 base_delay: Duration::from_millis(1),
                 max_delay: Duration::from_millis(2),
+                max_retry_after: Duration::from_millis(2),
             },
             default_lifetime: Duration::from_secs(3600),
             allow_http: true,
@@ -56,7 +57,7 @@ fn a_token_response_is_read_from_the_form_that_asked_for_it() {
     let endpoint = endpoint(&script, AuthMethod::ClientSecretPost);
     let request = TokenRequest::new().scope("write read");
     let fetched = endpoint.fetch(&request, deadline(), &|_, _, _| {}).unwrap();
-    assert_eq!(fetched.value, "tok-1");
+    assert_eq!(fetched.value.expose(), "tok-1");
     // `expires_in` as a string, as some servers send it.
     assert_eq!(fetched.lifetime, Duration::from_secs(120));
     assert_eq!(fetched.granted_scope.as_deref(), Some("read write"));
@@ -143,7 +144,7 @@ fn transient_failures_are_retried_until_a_token_arrives() {
             retries.set(seen);
         })
         .unwrap();
-    assert_eq!(fetched.value, "tok-1");
+    assert_eq!(fetched.value.expose(), "tok-1");
     assert_eq!(
         retries.take(),
         [(ErrorKind::Network, 1), (ErrorKind::Server, 2)]
