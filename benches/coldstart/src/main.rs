@@ -3,9 +3,9 @@
 //! would otherwise pick), over loopback `http` and `https` against the mock identity
 //! provider; `curl` makes the same request for scale.
 //!
-//!     cargo run --release -p tokenward-coldstart            # everything below
-//!     cargo run --release -p tokenward-coldstart -- wall    # wall clock only
-//!     cargo run --release -p tokenward-coldstart -- instr   # callgrind only
+//!     cargo run --release --manifest-path benches/coldstart/Cargo.toml            # everything below
+//!     cargo run --release --manifest-path benches/coldstart/Cargo.toml -- wall    # wall clock only
+//!     cargo run --release --manifest-path benches/coldstart/Cargo.toml -- instr   # callgrind only
 //!
 //! Instruction counts come from `valgrind --tool=callgrind` run on this same binary in its
 //! `fetch` mode (one process that builds `N` clients one after another, each fetching one
