@@ -68,7 +68,7 @@
 //! |---|---|
 //! | `error`, `secret`, `redact` | the one [`Error`]; secrets that never print and are wiped on drop; server text scrubbed and clipped before it is quoted |
 //! | `sync/` | `std::sync` locks that can be held across `fork()`; the `pthread_atfork` hooks |
-//! | `http/` | one HTTP exchange over rustls (`transport`), trust roots and TLS files (`tls`), URL rules (`url`), the rules for caller headers (`headers`), backoff and `Retry-After` (`retry`), redirect targets by RFC 3986 (`location`) |
+//! | `http/` | one HTTP exchange over rustls (`transport`) and its connections (`connector`), TLS files (`tls`), trust roots and TLS configurations shared across clients (`trust`), failures as typed errors (`failure`), URL rules (`url`), the rules for caller headers (`headers`), backoff and `Retry-After` (`retry`), redirect targets by RFC 3986 (`location`), a socket-free test transport (`scripted`) |
 //! | `oauth/` | tokens and token requests (`token`), client authentication (`credential`, `assertion`, `assertion_file`), DPoP keys, proofs and nonces (`dpop`), the token endpoint (`endpoint`), its responses (`response`), OpenID discovery |
 //! | `config/` | the schema: [`Config`] (paths and typed enums, no transport objects), [`ConfigBuilder`], the JSON and environment sources, named environments, where each key came from, secrets and keys read at build time, the DPoP key, validation, typo hints |
 //! | `cache/` | per-request slots, single flight, refresh-ahead, serve-stale (`mod`, `slot`), the lock-free hit path (`hit`), the coarse clock |
@@ -103,3 +103,7 @@ pub use config::{AuthMethod, Config, ConfigBuilder, DpopAlg, RateLimit, RefreshM
 pub use diagnose::{Check, CheckStatus, DiagnoseOptions, Diagnosis, JwtClaims, TokenInfo};
 pub use error::{Error, ErrorKind, Result};
 pub use oauth::token::{AccessToken, TokenRequest};
+
+// Process-wide TLS counters for tests that check when trust roots are read; not a stable API.
+#[doc(hidden)]
+pub use http::trust::{tls_counters, TlsCounters};

@@ -15,6 +15,8 @@ mod limiter;
 mod rejection;
 mod request;
 mod send;
+#[cfg(test)]
+mod send_tests;
 mod shared;
 
 pub use health::{Health, HealthState};

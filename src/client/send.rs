@@ -14,7 +14,9 @@ use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::headers::{describes_body, survives_foreign_redirect};
 use crate::http::location::resolve;
-use crate::http::{backoff, check_url, parse_retry_after, Origin, Outgoing, Reply, Transport};
+use crate::http::{
+    backoff, check_url, parse_retry_after, Origin, Outgoing, Peer, Reply, Transport,
+};
 use crate::oauth::dpop::{is_api_nonce_challenge, Dpop};
 use crate::oauth::AccessToken;
 use crate::redact::Redactor;
@@ -152,7 +154,7 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
                 body: body.as_deref(),
                 deadline,
                 body_limit: config.max_response_bytes,
-                peer: "API",
+                peer: Peer::Api,
             })
             .map_err(|e| e.map_message(|m| redactor.scrub(m)));
         let reply = match outcome {

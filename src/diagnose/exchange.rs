@@ -13,7 +13,7 @@ use super::settings::{auth_method_name, how_to_set};
 use super::{ms, Check, Findings};
 use crate::config::{Config, TokenLocation};
 use crate::error::{Error, ErrorKind};
-use crate::http::{origin_of, parse_http_date, Outgoing, RetryPolicy, Transport};
+use crate::http::{origin_of, parse_http_date, Outgoing, Peer, RetryPolicy, Transport};
 use crate::oauth::dpop::Dpop;
 use crate::oauth::{AccessToken, EndpointSettings, Timing, TokenEndpoint};
 use crate::AuthMethod;
@@ -97,7 +97,7 @@ fn discover(
         body: None,
         deadline: Instant::now() + config.request_timeout,
         body_limit: 1 << 20,
-        peer: "OpenID discovery document",
+        peer: Peer::Discovery,
     });
     let Ok(reply) = reply else {
         return (None, None);

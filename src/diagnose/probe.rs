@@ -11,7 +11,7 @@ use super::{ms, Check, Findings};
 use crate::client::challenge::{bearer_params, param};
 use crate::config::Config;
 use crate::error::ErrorKind;
-use crate::http::{check_url, Outgoing, Reply, Transport};
+use crate::http::{check_url, Outgoing, Peer, Reply, Transport};
 use crate::redact::Redactor;
 
 pub(super) fn check(config: &Config, url: &str, findings: &Findings) -> Check {
@@ -80,7 +80,7 @@ pub(super) fn check(config: &Config, url: &str, findings: &Findings) -> Check {
         body: None,
         deadline: started + config.request_timeout,
         body_limit: config.max_response_bytes.min(1 << 20),
-        peer: "API",
+        peer: Peer::Api,
     });
     let elapsed = started.elapsed();
     let reply = match outcome {

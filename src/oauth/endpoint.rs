@@ -15,7 +15,7 @@ use super::dpop::{check_token_type, is_nonce_challenge, Dpop};
 use super::response::parse_token_response;
 use super::token::{Fetched, TokenRequest};
 use crate::error::{Error, Result};
-use crate::http::{backoff, percent_encode, Form, Outgoing, RetryPolicy, Transport};
+use crate::http::{backoff, percent_encode, Form, Outgoing, Peer, RetryPolicy, Transport};
 use crate::redact::Redactor;
 use crate::secret::Secret;
 use crate::sync::{ForkLock, RwLock};
@@ -283,7 +283,7 @@ impl TokenEndpoint {
             body: Some(form.as_str().as_bytes()),
             deadline,
             body_limit: TOKEN_BODY_LIMIT,
-            peer: "token endpoint",
+            peer: Peer::TokenEndpoint,
         })?;
         if let Some(dpop) = &self.dpop {
             dpop.observe(url, &reply);

@@ -11,6 +11,8 @@ pub(crate) mod credential;
 pub(crate) mod discovery;
 pub(crate) mod dpop;
 pub(crate) mod endpoint;
+#[cfg(test)]
+mod endpoint_tests;
 pub(crate) mod response;
 pub(crate) mod token;
 
