@@ -21,7 +21,7 @@ fn main() {
         mock.token_url()
     );
     let runs = 200;
-    // Warm-up: the process-wide OS trust store is read once, on the first client.
+    // Warm-up: the first client of a process pays its one-time setup (fork hooks, page-ins).
     Client::new(Config::from_json(&json).unwrap())
         .unwrap()
         .token()

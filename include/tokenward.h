@@ -172,6 +172,13 @@ typedef void (*tw_event_fn)(void *user_data, const struct tw_event *event);
 #define TW_ERR_FOREIGN_ORIGIN 32
 
 /**
+ * The client uses DPoP: every request needs its own proof, so headers are made per
+ * request. Use `tw_client_headers_for` (or `tw_client_send`) instead of
+ * `tw_client_headers` / `tw_client_authorization`.
+ */
+#define TW_ERR_NEEDS_REQUEST 33
+
+/**
  * A Rust panic was caught at the boundary (a tokenward bug; please report it).
  */
 #define TW_ERR_PANIC 99
@@ -309,13 +316,15 @@ tw_status tw_client_token_window(struct tw_client *client, char *buf, size_t cap
 
 /**
  * Copy `"Bearer <token>"` into `buf` (buffer protocol as for `tw_client_token`).
+ * `TW_ERR_NEEDS_REQUEST` when the client uses DPoP: use `tw_client_headers_for`.
  */
 tw_status tw_client_authorization(struct tw_client *client, char *buf, size_t cap, size_t *len);
 
 /**
  * Copy every header to send into `buf` as `"Name: value\r\n"` lines: `Authorization`
  * first, then the configured static headers in order (buffer protocol as for
- * `tw_client_token`).
+ * `tw_client_token`). `TW_ERR_NEEDS_REQUEST` when the client uses DPoP: every request needs
+ * its own proof, so use `tw_client_headers_for`.
  */
 tw_status tw_client_headers(struct tw_client *client, char *buf, size_t cap, size_t *len);
 
@@ -324,7 +333,9 @@ tw_status tw_client_headers(struct tw_client *client, char *buf, size_t cap, siz
  * `Authorization` first, then the configured static headers (buffer protocol as for
  * `tw_client_token`) — for adapters of other HTTP clients, which attach them and nothing
  * else. `method` is the request's method (an RFC 9110 token, e.g. `"GET"`), `url` its
- * absolute URL; both NUL-terminated UTF-8.
+ * absolute URL; both NUL-terminated UTF-8. With DPoP the lines are `Authorization: DPoP
+ * <token>`, then `DPoP: <proof>` — a proof made now for exactly this method and URL: use
+ * them for this one request, once — then the static headers.
  *
  * Errors: `TW_ERR_FOREIGN_ORIGIN` when `api_base_urls` is set and `url` is of another origin
  * (nothing is written: the token must not go there); `TW_ERR_INVALID_ARGUMENT` for a
@@ -334,21 +345,26 @@ tw_status tw_client_headers(struct tw_client *client, char *buf, size_t cap, siz
 tw_status tw_client_headers_for(struct tw_client *client, const char *method, const char *url, char *buf, size_t cap, size_t *len);
 
 /**
- * Report how the API answered a request that carried `authorization` (the `Authorization`
- * value `tw_client_headers_for` gave, NUL-terminated), so that an adapter recovers as
- * `tw_client_send` does. `body` (NULL with `body_len` 0 when not at hand) is read only with
- * `graphql_auth_errors`.
+ * Report how the API answered a request to `url` that carried `authorization` (the
+ * `Authorization` value `tw_client_headers_for` gave; both NUL-terminated), so that an
+ * adapter recovers as `tw_client_send` does. Call it for every answer. `headers` are the
+ * answer's headers as `"Name: value\r\n"` lines (NULL when not at hand; only
+ * `WWW-Authenticate` and `DPoP-Nonce` are read, and only when the client uses DPoP, which
+ * then remembers the API's nonce). `body` (NULL with `body_len` 0 when not at hand) is read
+ * only with `graphql_auth_errors`.
  *
- * `*resend` receives 1 when the answer rejected the token (HTTP 401, or with
- * `graphql_auth_errors` a 200 whose `errors[].extensions.code` is `UNAUTHENTICATED`) and
- * the token was invalidated: re-send the request once with headers from
- * `tw_client_headers_for`, and return a second rejection to the caller. 0 otherwise.
+ * `*resend` receives 1 when the request should be re-sent once with new headers from
+ * `tw_client_headers_for` (return a second rejection to the caller): the answer rejected
+ * the token (HTTP 401, or with `graphql_auth_errors` a 200 whose
+ * `errors[].extensions.code` is `UNAUTHENTICATED`) and the token was invalidated, or with
+ * DPoP the API asked for a nonce it has now given (`WWW-Authenticate: DPoP
+ * error="use_dpop_nonce"` with a new `DPoP-Nonce`; the token stays). 0 otherwise.
  * Returns `TW_ERR_UNAUTHORIZED` (with `*resend` 0) when the rejected token was issued after
  * the API had rejected another one less than `error_cooldown` ago: do not re-send, the API
  * rejects freshly issued tokens (`tw_last_error` says what to check). May block on a token
  * fetch when the rejected token is no longer cached.
  */
-tw_status tw_client_recover(struct tw_client *client, const char *authorization, uint16_t status, const uint8_t *body, size_t body_len, int *resend);
+tw_status tw_client_recover(struct tw_client *client, const char *url, const char *authorization, uint16_t status, const char *headers, const uint8_t *body, size_t body_len, int *resend);
 
 /**
  * Evict `token` if it is the cached one (call it with the token an API rejected with 401;

@@ -48,6 +48,10 @@ pub enum ErrorKind {
     /// A request URL's origin is not one of the configured `api_base_urls`: nothing of the
     /// client's (token, static headers) goes there.
     ForeignOrigin,
+    /// The client uses DPoP, so headers are made per request: a call without the request's
+    /// method and URL (`headers`, `authorization`) cannot make the proof. Use
+    /// `headers_for(method, url)` or `send`.
+    NeedsRequest,
 }
 
 impl ErrorKind {
@@ -79,6 +83,7 @@ impl ErrorKind {
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::Panic => "panic",
             ErrorKind::ForeignOrigin => "foreign_origin",
+            ErrorKind::NeedsRequest => "needs_request",
         }
     }
 }

@@ -43,6 +43,10 @@
 //! - [`Client::invalidate`] — after an API answers 401, evict exactly the token you sent.
 //! - [`Client::token_for`] — other scope/audience/resource combinations, each in its own slot.
 //! - [`Client::set_client_secret`] — rotation clears every slot and remembered error at once.
+//! - DPoP (`dpop`) — tokens bound to a key; [`Client::send`] and [`Client::headers_for`] add
+//!   a fresh proof for each request, and the request-independent [`Client::headers`] and
+//!   [`Client::authorization`] refuse ([`ErrorKind::NeedsRequest`]). A federated client
+//!   assertion (`client_assertion_file`) is read from its file for every fetch.
 //! - [`Client::set_event_hook`] — redacted [`Event`]s for logs; [`Client::stats`] for metrics.
 //! - [`Client::health`] — ok / degraded / failing from memory, for readiness probes.
 //! - [`Client::diagnose`] — the setup walked check by check (configuration, DNS, TCP, proxy,
@@ -71,10 +75,10 @@
 //! |---|---|
 //! | `error`, `secret`, `redact` | the one [`Error`]; secrets that never print and are wiped on drop; server text scrubbed and clipped before it is quoted |
 //! | `sync/` | `std::sync` locks that can be held across `fork()`; the `pthread_atfork` hooks |
-//! | `http/` | one HTTP exchange over rustls (`transport`), trust roots and TLS files (`tls`), URL rules (`url`), the rules for caller headers (`headers`), backoff and `Retry-After` (`retry`), redirect targets by RFC 3986 (`location`) |
-//! | `oauth/` | tokens and token requests (`token`), client authentication (`credential`, `assertion`), the token endpoint (`endpoint`), its responses (`response`), OpenID discovery |
+//! | `http/` | one HTTP exchange over rustls (`transport`) and its connections (`connector`), TLS files (`tls`), trust roots and TLS configurations shared across clients (`trust`), failures as typed errors (`failure`), URL rules (`url`), the rules for caller headers (`headers`), backoff and `Retry-After` (`retry`), redirect targets by RFC 3986 (`location`), a socket-free test transport (`scripted`) |
+//! | `oauth/` | tokens and token requests (`token`), client authentication (`credential`, `assertion`, `assertion_file`), DPoP keys, proofs and nonces (`dpop`), the token endpoint (`endpoint`), its responses (`response`), OpenID discovery |
 //! | `store/` | the shared token stores a fleet of processes uses (`shared_cache`): Redis (feature `redis`) or a private directory (`file`), sealed entries named after the credential (`seal`), the redacted URL (`url`) |
-//! | `config/` | the schema: [`Config`] (paths and typed enums, no transport objects), [`ConfigBuilder`], the JSON and environment sources, named environments, where each key came from, secrets and keys read at build time, validation, typo hints |
+//! | `config/` | the schema: [`Config`] (paths and typed enums, no transport objects), [`ConfigBuilder`], the JSON and environment sources, named environments, where each key came from, secrets and keys read at build time, the DPoP key, validation, typo hints |
 //! | `cache/` | per-request slots, single flight, refresh-ahead, serve-stale (`mod`, `slot`), the lock-free hit path (`hit`), the coarse clock |
 //! | `client/` | the [`Client`] façade, the fetch driver (`shared`), the fleet protocol over a shared store (`fleet`), [`Client::send`] and its parts (request types, rate limit, `WWW-Authenticate`, GraphQL, the rejection guard), [`Client::headers_for`] and [`Client::recover`] for other HTTP clients, events, [`Client::health`] |
 //! | `diagnose/` | [`Client::diagnose`]: the configuration report, DNS/TCP/proxy, a recorded TLS handshake, discovery and the clock, the token request classified, token sanity, the API probe; [`TokenInfo`] |
@@ -105,7 +109,11 @@ pub mod ffi;
 
 pub use client::events::{Event, EventKind};
 pub use client::{Client, Health, HealthState, Request, Response, SharedStats, Stats};
-pub use config::{AuthMethod, Config, ConfigBuilder, RateLimit, RefreshMode, RetryPolicy};
+pub use config::{AuthMethod, Config, ConfigBuilder, DpopAlg, RateLimit, RefreshMode, RetryPolicy};
 pub use diagnose::{Check, CheckStatus, DiagnoseOptions, Diagnosis, JwtClaims, TokenInfo};
 pub use error::{Error, ErrorKind, Result};
 pub use oauth::token::{AccessToken, TokenRequest};
+
+// Process-wide TLS counters for tests that check when trust roots are read; not a stable API.
+#[doc(hidden)]
+pub use http::trust::{tls_counters, TlsCounters};

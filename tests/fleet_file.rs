@@ -1,12 +1,13 @@
 //! Fleets on one host sharing tokens through a directory (`shared_cache = "file:///dir"`):
 //! single flight, refresh-ahead and invalidation across processes, lock owners that die (or
 //! fork first), permissions; and in one process: the hit path never touching the store,
-//! unusable directories, corrupt entries, secret rotation, the configuration key.
+//! unusable directories, corrupt entries, secret rotation, DPoP keys, the configuration key.
 //! Multi-process tests run this binary again as worker processes (`common::fleet`).
 
 #![cfg(target_os = "linux")]
 
 mod common;
+mod keys;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -121,7 +122,8 @@ fn a_cold_fleet_makes_one_token_request_through_a_private_directory() {
 fn a_running_fleet_on_one_host_refreshes_once_per_lifetime() {
     let _serial = fleet::serial();
     let mock = MockServer::start();
-    let ttl = Duration::from_secs(2);
+    // Long enough that the refresh window outlasts the 1 s expiry margin.
+    let ttl = Duration::from_secs(4);
     mock.configure(json!({ "ttl_secs": ttl.as_secs() }));
     let dir = Dir::new("run");
     let run = Duration::from_secs(10);
@@ -491,6 +493,69 @@ fn the_configuration_key_in_json_builder_and_environment() {
         let e = redis.unwrap_err();
         assert!(e.message().contains("cargo feature `redis`"), "{e}");
     }
+}
+
+#[test]
+fn dpop_bound_tokens_are_shared_only_with_clients_holding_the_same_key() {
+    let mock = MockServer::start();
+    mock.configure(json!({ "dpop": "allowed" }));
+    let dir = Dir::new("dpop");
+    let key_dir = keys::TempDir::new("fleet-dpop");
+    let one = key_dir.write("one.pem", &keys::TestKey::new().private_pem());
+    let other = key_dir.write("other.pem", &keys::TestKey::new().private_pem());
+    let with_key = |file: &Path| config(&mock, &dir, json!({ "dpop": { "key_file": file } }));
+
+    let (a, b) = (client(&with_key(&one)), client(&with_key(&one)));
+    let token = a.token().unwrap();
+    assert!(token.is_dpop());
+    let adopted = b.token().unwrap();
+    assert_eq!(adopted.as_str(), token.as_str(), "the same key shares");
+    assert!(adopted.is_dpop(), "an adopted token keeps its type");
+    assert!(adopted.authorization().starts_with("DPoP "));
+    assert_eq!(b.stats().shared.unwrap().hits, 1);
+    assert_eq!(mock.stats().token_requests, 1);
+
+    // Another key, or no DPoP at all: the entry is not theirs to find.
+    let other_key = client(&with_key(&other));
+    let bearer = client(&config(&mock, &dir, json!({})));
+    for (c, is_dpop) in [(&other_key, true), (&bearer, false)] {
+        let own = c.token().unwrap();
+        assert_ne!(own.as_str(), token.as_str());
+        assert_eq!(own.is_dpop(), is_dpop);
+        assert_eq!(c.stats().shared.unwrap().hits, 0);
+    }
+    assert_eq!(mock.stats().token_requests, 3);
+}
+
+#[test]
+fn credentials_a_fleet_cannot_share_are_configuration_errors() {
+    let mock = MockServer::start();
+    let dir = Dir::new("unshareable");
+    let generated = Config::from_json(&config(
+        &mock,
+        &dir,
+        json!({ "dpop": { "generate": true } }),
+    ))
+    .unwrap_err();
+    assert_eq!(generated.kind(), ErrorKind::Config);
+    assert!(
+        generated.message().contains("`dpop.generate`")
+            && generated.message().contains("`dpop.key_file`"),
+        "{generated}"
+    );
+
+    let key_dir = keys::TempDir::new("fleet-assertion");
+    let assertion = key_dir.write("token", "header.claims.signature");
+    let mut federated: Value = serde_json::from_str(&config(&mock, &dir, json!({}))).unwrap();
+    federated["client_assertion_file"] = json!(assertion);
+    federated.as_object_mut().unwrap().remove("client_secret");
+    let e = Config::from_json(&federated.to_string()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(e.message().contains("`client_assertion_file`"), "{e}");
+    assert!(
+        !dir.store().exists(),
+        "nothing was made for a refused configuration"
+    );
 }
 
 fn config_with(mock: &MockServer, url: &str) -> String {

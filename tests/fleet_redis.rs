@@ -101,7 +101,8 @@ fn assert_every_call_served(results: &[Value]) {
 fn a_running_fleet_refreshes_once_per_lifetime_not_once_per_process() {
     let _serial = fleet::serial();
     let mock = MockServer::start();
-    let ttl = Duration::from_secs(2);
+    // Long enough that the refresh window outlasts the 1 s expiry margin.
+    let ttl = Duration::from_secs(4);
     mock.configure(json!({ "ttl_secs": ttl.as_secs() }));
     let (url, _server) = redis::shared(2);
     let config = config(&mock, &url, json!({}));
@@ -167,7 +168,8 @@ fn invalidating_the_same_token_everywhere_makes_one_request() {
 fn a_redis_outage_falls_back_to_direct_fetches_and_recovers() {
     let _serial = fleet::serial();
     let mock = MockServer::start();
-    let ttl = Duration::from_secs(2);
+    // Long enough that the refresh window outlasts the 1 s expiry margin.
+    let ttl = Duration::from_secs(4);
     mock.configure(json!({ "ttl_secs": ttl.as_secs() }));
     let mut server = RedisServer::start(&[]);
     let config = config(&mock, &server.url(0), json!({}));
@@ -181,8 +183,8 @@ fn a_redis_outage_falls_back_to_direct_fetches_and_recovers() {
     server.kill();
     std::thread::sleep(Duration::from_secs(3));
     server.restart();
-    // A process fails at most about once per refresh (each second) in the outage, so its
-    // back-off is at most 4 s when the server returns; then the fleet shares again.
+    // A process fails at most about once per refresh (every two seconds) in the outage, so
+    // its back-off is short of 4 s when the server returns; then the fleet shares again.
     std::thread::sleep(Duration::from_secs(6));
     let before = mock.stats().token_requests;
     let window_start = Instant::now();

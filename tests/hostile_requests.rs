@@ -569,7 +569,7 @@ fn adapters_recovering_through_the_core_cause_no_refresh_storm() {
     for _ in 0..50 {
         let headers = c.headers_for("GET", &url).unwrap();
         // The API answered 401 to the request that carried these headers.
-        match c.recover(&headers[0].1, 401, b"") {
+        match c.recover(&url, &headers[0].1, 401, &[] as &[(&str, &str)], b"") {
             Ok(true) => {
                 let again = c.headers_for("GET", &url).unwrap();
                 assert_ne!(again[0].1, headers[0].1, "a new token for the re-send");
@@ -584,8 +584,12 @@ fn adapters_recovering_through_the_core_cause_no_refresh_storm() {
     }
     assert_eq!(refused, 49);
     assert!(idp.token_requests() <= 2, "{}", idp.token_requests());
-    assert!(!c.recover("Bearer x", 200, b"{}").unwrap());
-    assert!(!c.recover("Bearer x", 403, b"").unwrap());
+    assert!(!c
+        .recover(&url, "Bearer x", 200, &[] as &[(&str, &str)], b"{}")
+        .unwrap());
+    assert!(!c
+        .recover(&url, "Bearer x", 403, &[] as &[(&str, &str)], b"")
+        .unwrap());
 }
 
 #[test]
@@ -593,15 +597,21 @@ fn recover_honours_graphql_auth_errors() {
     let idp = MockServer::start();
     let api = HostileServer::start(|_| ok());
     let body = br#"{"data":null,"errors":[{"extensions":{"code":"UNAUTHENTICATED"}}]}"#;
+    let url = api.url_for("/graphql");
+    let curl = std::ffi::CString::new(url.clone()).unwrap();
     let off = client(&idp, &api);
     let auth = off.authorization().unwrap();
-    assert!(!off.recover(&auth, 200, body).unwrap());
+    assert!(!off
+        .recover(&url, &auth, 200, &[] as &[(&str, &str)], body)
+        .unwrap());
     let on = Client::new(
         Config::from_json(&config(&idp, &api, json!({ "graphql_auth_errors": true }))).unwrap(),
     )
     .unwrap();
     let auth = on.authorization().unwrap();
-    assert!(on.recover(&auth, 200, body).unwrap());
+    assert!(on
+        .recover(&url, &auth, 200, &[] as &[(&str, &str)], body)
+        .unwrap());
     assert_ne!(on.authorization().unwrap(), auth, "invalidated");
 
     // Through the C ABI.
@@ -613,21 +623,63 @@ fn recover_honours_graphql_auth_errors() {
         TW_OK
     );
     let mut resend: c_int = 7;
-    let status =
-        unsafe { tw_client_recover(h, buf.as_ptr(), 200, body.as_ptr(), body.len(), &mut resend) };
+    let status = unsafe {
+        tw_client_recover(
+            h,
+            curl.as_ptr(),
+            buf.as_ptr(),
+            200,
+            null(),
+            body.as_ptr(),
+            body.len(),
+            &mut resend,
+        )
+    };
     assert_eq!((status, resend), (TW_OK, 1), "{}", last_error());
-    let status =
-        unsafe { tw_client_recover(h, buf.as_ptr(), 200, c"{}".as_ptr().cast(), 2, &mut resend) };
+    let status = unsafe {
+        tw_client_recover(
+            h,
+            curl.as_ptr(),
+            buf.as_ptr(),
+            200,
+            null(),
+            c"{}".as_ptr().cast(),
+            2,
+            &mut resend,
+        )
+    };
     assert_eq!((status, resend), (TW_OK, 0), "{}", last_error());
     // A token issued after the rejection, rejected again: refused, not re-sent.
     assert_eq!(
         unsafe { tw_client_authorization(h, buf.as_mut_ptr(), buf.len(), &mut len) },
         TW_OK
     );
-    let status = unsafe { tw_client_recover(h, buf.as_ptr(), 401, null(), 0, &mut resend) };
+    let status = unsafe {
+        tw_client_recover(
+            h,
+            curl.as_ptr(),
+            buf.as_ptr(),
+            401,
+            null(),
+            null(),
+            0,
+            &mut resend,
+        )
+    };
     assert_eq!((status, resend), (TW_ERR_UNAUTHORIZED, 0));
     assert!(last_error().contains("freshly issued"), "{}", last_error());
-    let status = unsafe { tw_client_recover(h, buf.as_ptr(), 401, null(), 5, &mut resend) };
+    let status = unsafe {
+        tw_client_recover(
+            h,
+            curl.as_ptr(),
+            buf.as_ptr(),
+            401,
+            null(),
+            null(),
+            5,
+            &mut resend,
+        )
+    };
     assert_eq!(status, TW_ERR_INVALID_ARGUMENT);
     unsafe { tw_client_free(h) };
 }

@@ -162,6 +162,7 @@ mod tests {
             .complete(
                 Ok(Fetched {
                     value: Secret::new(value),
+                    token_type: crate::oauth::token::TokenType::Bearer,
                     lifetime: Duration::from_secs(3600),
                     issued: now,
                     granted_scope: None,

@@ -83,7 +83,7 @@ impl<'a> Ticket<'a> {
         let policy = &self.cache.policy;
         let result = fetched.map(|f| {
             let timing = Timing::new(f.issued, f.lifetime, policy.refresh_before, random_unit());
-            AccessToken::new(f.value, f.granted_scope, timing)
+            AccessToken::new(f.value, f.token_type, f.granted_scope, timing)
         });
         let flight = self
             .flight

@@ -8,6 +8,7 @@
 
 use super::TokenCache;
 use crate::http::random_unit;
+use crate::oauth::token::TokenType;
 use crate::oauth::{AccessToken, Timing};
 use crate::secret::Secret;
 
@@ -26,8 +27,14 @@ impl TokenCache {
                 .and_then(|expires_at| expires_at.checked_sub(timing.lifetime));
             let Some(issued) = issued else { continue };
             let redrawn = Timing::new(issued, timing.lifetime, refresh_before, random_unit());
+            let token_type = if token.is_dpop() {
+                TokenType::Dpop
+            } else {
+                TokenType::Bearer
+            };
             let copy = AccessToken::new(
                 Secret::new(token.as_str()),
+                token_type,
                 token.granted_scope().map(str::to_string),
                 redrawn,
             );

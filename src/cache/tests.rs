@@ -1,6 +1,7 @@
 //! Unit tests of the cache decisions, without HTTP.
 
 use super::*;
+use crate::oauth::token::TokenType;
 
 fn cache() -> TokenCache {
     TokenCache::new(
@@ -22,6 +23,7 @@ fn cache() -> TokenCache {
 fn fetched(value: &str, issued: Instant, lifetime: u64) -> Result<Fetched> {
     Ok(Fetched {
         value: crate::secret::Secret::new(value),
+        token_type: TokenType::Bearer,
         lifetime: Duration::from_secs(lifetime),
         issued,
         granted_scope: None,

@@ -11,6 +11,9 @@
 //!   which is also the lock's lifetime, so a lock whose owner died has lapsed by then — for
 //!   the entry to appear, then adopts it (or takes the lapsed lock itself).
 //!
+//! A DPoP client shares only with processes holding the same DPoP key (`dpop.key_file`):
+//! the key's thumbprint is part of every entry name, and adopted tokens are DPoP-bound.
+//!
 //! `invalidate` deletes the shared entry only if it still holds the rejected token. The
 //! store failing in any way is reported once, the token is fetched directly, and the store
 //! is left alone for a back-off; no call fails or waits longer than the store timeout for it.
@@ -24,12 +27,15 @@ use rustls_pki_types::PrivateKeyDer;
 use zeroize::Zeroizing;
 
 use super::events::{EventKind, Events};
-use crate::config::{AuthMethod, Config, Credential, TokenLocation};
+use crate::config::{AuthMethod, Config, Credential, DpopSetting, TokenLocation};
 use crate::error::{Error, Result};
-use crate::http::random_unit;
+use crate::http::{random_unit, Transport};
+use crate::oauth::token::TokenType;
 use crate::oauth::{AccessToken, Fetched, SlotKey, Timing};
 use crate::store::seal::{describe, Keys, Record};
-use crate::store::{self, Store, StoreLock, StoreResult, StoreUrl};
+use crate::store::{
+    self, Store, StoreLock, StoreResult, StoreUrl, GENERATED_DPOP_KEY, NO_FLEET_SECRET,
+};
 use crate::sync::{ForkLock, Mutex};
 
 /// The first pause between two looks at a lock another process holds, and the longest.
@@ -63,8 +69,12 @@ pub(super) enum Source {
 pub(crate) struct Fleet {
     store: Box<dyn Store>,
     url: StoreUrl,
-    /// What every slot's entry name starts from: endpoint, client, method, extra parameters.
+    /// What every slot's entry name starts from: endpoint, client, method, extra parameters,
+    /// and the DPoP key's thumbprint.
     base: Vec<String>,
+    /// How the tokens of this client are presented: what an adopted token is (the token
+    /// endpoint answers only this type to this configuration).
+    token_type: TokenType,
     keys: Mutex<Arc<Keys>>,
     /// The fetch lock's lifetime and the longest wait for another process: the request
     /// timeout, the longest a fetch may take.
@@ -120,7 +130,7 @@ impl Entry {
         }
     }
 
-    fn into_fetched(self) -> Fetched {
+    fn into_fetched(self, token_type: TokenType) -> Fetched {
         let lifetime = self.record.lifetime;
         let elapsed =
             lifetime.saturating_sub(self.expires_at.saturating_duration_since(Instant::now()));
@@ -134,6 +144,7 @@ impl Entry {
         };
         Fetched {
             value: self.record.token.clone(),
+            token_type,
             lifetime,
             issued,
             granted_scope: self.record.granted_scope,
@@ -142,14 +153,14 @@ impl Entry {
 }
 
 impl Fleet {
-    /// The fleet of `config`'s `shared_cache`, if one is configured. `roots` are the token
-    /// endpoint's trust roots. Errors: [`crate::ErrorKind::Config`] when the credential's
+    /// The fleet of `config`'s `shared_cache`, if one is configured; `rediss://` trusts what
+    /// `transport` trusts. Errors: [`crate::ErrorKind::Config`] when the credential's
     /// key file cannot be read again, or the store URL cannot be used by this build.
-    pub(super) fn new(config: &Config, roots: &ureq::tls::RootCerts) -> Result<Option<Fleet>> {
+    pub(super) fn new(config: &Config, transport: &Transport) -> Result<Option<Fleet>> {
         let Some(url) = &config.shared_cache else {
             return Ok(None);
         };
-        let store = store::open(url, roots)
+        let store = store::open(url, transport)
             .map_err(|why| Error::config(format!("`shared_cache` {url} {why}")))?;
         let material = material(config)?;
         let location = match &config.location {
@@ -161,6 +172,7 @@ impl Fleet {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::PrivateKeyJwt => "private_key_jwt",
             AuthMethod::TlsClientAuth => "tls_client_auth",
+            AuthMethod::ClientAssertionFile => "client_assertion_file",
         };
         let mut base = vec![location, config.client_id.clone(), method.to_string()];
         base.push(config.extra_params.len().to_string());
@@ -168,10 +180,24 @@ impl Fleet {
             base.push(name.clone());
             base.push(value.clone());
         }
+        // Bearer entries keep their names; a DPoP key's tokens are useless to other keys.
+        let token_type = match &config.dpop {
+            None => TokenType::Bearer,
+            Some(DpopSetting::Key(key)) => {
+                base.push(format!("dpop {}", key.thumbprint()));
+                TokenType::Dpop
+            }
+            Some(DpopSetting::Generate) => {
+                return Err(Error::config(format!(
+                    "configuration rejected: {GENERATED_DPOP_KEY}."
+                )))
+            }
+        };
         Ok(Some(Fleet {
             store,
             url: url.clone(),
             base,
+            token_type,
             keys: Mutex::new(Arc::new(Keys::derive(&material))),
             request_timeout: config.request_timeout,
             health: Mutex::new(Health::default()),
@@ -300,7 +326,7 @@ impl Fleet {
 
     fn adopt(&self, entry: Entry) -> (Result<Fetched>, Source) {
         self.hits.fetch_add(1, Ordering::Relaxed);
-        (Ok(entry.into_fetched()), Source::SharedCache)
+        (Ok(entry.into_fetched(self.token_type)), Source::SharedCache)
     }
 
     /// The entry under `name`: `None` if the store failed, `Some(None)` if it holds nothing
@@ -419,6 +445,11 @@ fn material(config: &Config) -> Result<Zeroizing<Vec<u8>>> {
     Ok(match &config.credential {
         Credential::Secret(secret) => Zeroizing::new(secret.expose().as_bytes().to_vec()),
         Credential::Key(key) => Zeroizing::new(key.secret_digest().to_vec()),
+        Credential::AssertionFile(_) => {
+            return Err(Error::config(format!(
+                "configuration rejected: {NO_FLEET_SECRET}."
+            )))
+        }
         Credential::Certificate => {
             let path = config.tls.client_key_file.as_deref().ok_or_else(|| {
                 Error::config("`shared_cache` with tls_client_auth needs `tls.client_key_file`")

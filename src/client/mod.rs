@@ -17,6 +17,8 @@ mod limiter;
 mod rejection;
 mod request;
 mod send;
+#[cfg(test)]
+mod send_tests;
 mod shared;
 
 pub use fleet::SharedStats;
@@ -35,9 +37,10 @@ use self::request::check_method;
 use self::send::{Sender, Tokens};
 use self::shared::{Shared, SharedRef};
 use crate::cache::{CachePolicy, TokenCache};
-use crate::config::Config;
-use crate::error::Result;
+use crate::config::{Config, DpopSetting};
+use crate::error::{Error, ErrorKind, Result};
 use crate::http::Transport;
+use crate::oauth::dpop::is_api_nonce_challenge;
 use crate::oauth::{AccessToken, EndpointSettings, TokenEndpoint, TokenRequest};
 use crate::secret::Secret;
 use crate::sync::fork::Registered;
@@ -107,6 +110,7 @@ impl Client {
             config.proxy.as_deref(),
             config.connect_timeout,
         )?);
+        let dpop = config.dpop.as_ref().map(DpopSetting::start).transpose()?;
         let endpoint = TokenEndpoint::new(
             EndpointSettings {
                 location: config.location.clone(),
@@ -117,6 +121,7 @@ impl Client {
                 retry: config.retry,
                 default_lifetime: config.default_lifetime,
                 allow_http: config.allow_http,
+                dpop,
             },
             Arc::clone(&transport),
         );
@@ -130,7 +135,7 @@ impl Client {
             },
         );
         let limiter = config.rate_limit.map(RateLimiter::new);
-        let fleet = Fleet::new(&config, transport.trust_roots())?;
+        let fleet = Fleet::new(&config, &transport)?;
         #[cfg(feature = "ffi")]
         let static_header_lines = config
             .headers
@@ -179,14 +184,38 @@ impl Client {
     }
 
     /// `"Bearer <token>"` for an `Authorization` header.
+    ///
+    /// Errors: [`crate::ErrorKind::NeedsRequest`] when the client uses DPoP (every request
+    /// needs its own proof: use [`Client::headers_for`] or [`Client::send`]); any error of
+    /// the token fetch.
     pub fn authorization(&self) -> Result<String> {
-        Ok(self.token()?.authorization().to_string())
+        Ok(self.plain_token()?.authorization().to_string())
     }
 
     /// `Authorization` first, then the configured static headers, in order.
+    ///
+    /// Errors: [`crate::ErrorKind::NeedsRequest`] when the client uses DPoP (every request
+    /// needs its own proof: use [`Client::headers_for`] or [`Client::send`]); any error of
+    /// the token fetch.
     pub fn headers(&self) -> Result<Vec<(String, String)>> {
-        let token = self.token()?;
+        let token = self.plain_token()?;
         Ok(self.shared.headers_with(&token))
+    }
+
+    /// The token for the calls that make headers without knowing the request, which a
+    /// DPoP client cannot serve: its headers carry a proof for one method and URL.
+    pub(crate) fn plain_token(&self) -> Result<AccessToken> {
+        if self.shared.endpoint.dpop().is_some() {
+            return Err(Error::new(
+                ErrorKind::NeedsRequest,
+                "This client uses DPoP: every request carries its own proof, made for its \
+                 method and URL, so headers cannot be made without them. Use the per-request \
+                 form — headers_for(method, url) (C: tw_client_headers_for; Python: \
+                 headers_for; C#: GetHeadersFor), or send — instead of headers() or \
+                 authorization().",
+            ));
+        }
+        self.token()
     }
 
     /// The configured static headers as `"Name: value\r\n"` lines (no `Authorization`).
@@ -263,6 +292,7 @@ impl Client {
             transport: &shared.transport,
             limiter: shared.limiter.as_ref(),
             tokens: self,
+            dpop: shared.endpoint.dpop(),
         };
         send::send(&sender, request)
     }
@@ -271,6 +301,10 @@ impl Client {
     /// then the configured static headers, as [`Client::headers`] — provided `url` may carry
     /// them. `method` is the request's method (an RFC 9110 token).
     ///
+    /// With DPoP, `Authorization: DPoP <token>` is followed by `DPoP: <proof>`, a proof made
+    /// now for exactly this `method` and `url` (without query and fragment) and bound to the
+    /// token: use the headers for this one request, once.
+    ///
     /// Errors: [`crate::ErrorKind::ForeignOrigin`] when `api_base_urls` is set and `url` is
     /// of another origin; [`crate::ErrorKind::InvalidArgument`] for a malformed method or
     /// URL, or plain http other than to loopback with `allow_http`; any error of the token
@@ -278,23 +312,52 @@ impl Client {
     pub fn headers_for(&self, method: &str, url: &str) -> Result<Vec<(String, String)>> {
         check_method(method)?;
         send::bind(&self.shared.config, url)?;
-        self.headers()
+        let token = self.token()?;
+        let mut headers = self.shared.headers_with(&token);
+        if let Some(dpop) = self.shared.endpoint.dpop() {
+            let proof = dpop.proof(method, url, Some(token.as_str()))?;
+            headers.insert(1, ("DPoP".to_string(), proof.expose().to_string()));
+        }
+        Ok(headers)
     }
 
-    /// Report how an API answered a request that carried `authorization` (the value
-    /// [`Client::headers_for`] gave), so that an adapter for another HTTP client recovers as
-    /// [`Client::send`] does. `body` is needed only for `graphql_auth_errors` (pass `&[]`
-    /// when it is not at hand).
+    /// Report how an API answered a request to `url` that carried `authorization` (the
+    /// value [`Client::headers_for`] gave), so that an adapter for another HTTP client
+    /// recovers as [`Client::send`] does. `headers` are the answer's headers (only
+    /// `WWW-Authenticate` and `DPoP-Nonce` are read, and only with DPoP; pass `&[]` without
+    /// DPoP); `body` is needed only for `graphql_auth_errors` (pass `&[]` when it is not at
+    /// hand). Call it for every answer: with DPoP it also remembers the API's nonce.
     ///
     /// Returns `Ok(false)` when the answer does not reject the token (anything but 401, or
     /// with `graphql_auth_errors` a 200 whose `errors[].extensions.code` is
-    /// `UNAUTHENTICATED`). `Ok(true)`: the token was rejected and is invalidated; re-send the
-    /// request once, with new headers from `headers_for`, and hand a second rejection to
-    /// the caller. [`crate::ErrorKind::Unauthorized`] when the rejected token was issued
+    /// `UNAUTHENTICATED`). `Ok(true)`: re-send the request once, with new headers from
+    /// `headers_for`, and hand a second rejection to the caller — either the token was
+    /// rejected and is invalidated, or (DPoP) the API asked for a nonce it has now given
+    /// (`WWW-Authenticate: DPoP error="use_dpop_nonce"` with a new `DPoP-Nonce`; the token
+    /// stays). [`crate::ErrorKind::Unauthorized`] when the rejected token was issued
     /// after the API rejected another one less than `error_cooldown` ago: do not re-send
     /// (the API rejects freshly issued tokens; the message says what to check). May block
     /// on a token fetch when the rejected token is no longer cached.
-    pub fn recover(&self, authorization: &str, status: u16, body: &[u8]) -> Result<bool> {
+    pub fn recover<N: AsRef<str>, V: AsRef<str>>(
+        &self,
+        url: &str,
+        authorization: &str,
+        status: u16,
+        headers: &[(N, V)],
+        body: &[u8],
+    ) -> Result<bool> {
+        if let Some(dpop) = self.shared.endpoint.dpop() {
+            let named = |name: &'static str| {
+                headers
+                    .iter()
+                    .filter(move |(n, _)| n.as_ref().trim().eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.as_ref())
+            };
+            let fresh = dpop.observe_nonce(url, named("dpop-nonce").next());
+            if status == 401 && fresh && named("www-authenticate").any(is_api_nonce_challenge) {
+                return Ok(true);
+            }
+        }
         if !send::rejects_token(&self.shared.config, status, body) {
             return Ok(false);
         }
@@ -318,6 +381,13 @@ impl Client {
         // A token that is no longer the cached one was already replaced: re-send with the
         // current one.
         Ok(true)
+    }
+
+    /// The RFC 7638 thumbprint (SHA-256, base64url) of the client's DPoP public key — what
+    /// the `cnf.jkt` of its bound tokens names, and what an identity provider may ask to
+    /// register — or `None` without DPoP. A generated key has a new thumbprint per client.
+    pub fn dpop_thumbprint(&self) -> Option<&str> {
+        self.shared.endpoint.dpop().map(|dpop| dpop.thumbprint())
     }
 
     /// Counters and the default token's remaining lifetime.

@@ -14,7 +14,10 @@ use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::headers::{describes_body, survives_foreign_redirect};
 use crate::http::location::resolve;
-use crate::http::{backoff, check_url, parse_retry_after, Origin, Outgoing, Transport};
+use crate::http::{
+    backoff, check_url, parse_retry_after, Origin, Outgoing, Peer, Reply, Transport,
+};
+use crate::oauth::dpop::{is_api_nonce_challenge, Dpop};
 use crate::oauth::AccessToken;
 use crate::redact::Redactor;
 
@@ -39,6 +42,8 @@ pub(super) struct Sender<'a> {
     pub(super) transport: &'a Transport,
     pub(super) limiter: Option<&'a RateLimiter>,
     pub(super) tokens: &'a dyn Tokens,
+    /// With DPoP: every request that carries the token carries a proof made for it.
+    pub(super) dpop: Option<&'a Dpop>,
 }
 
 /// Whether the token and the static headers may go to `origin`.
@@ -85,6 +90,8 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
     let mut url = request.url.clone();
     let mut attempt = 1;
     let mut refreshed = false;
+    // At most one re-send for an API's DPoP nonce challenge (RFC 9449 §9) per call.
+    let mut nonce_retried = false;
     let mut redirects = 0;
     // Knows every token this call carries: the API's answers are quoted through it, and the
     // messages that repeat a URL taken from a `Location` are scrubbed by it.
@@ -113,10 +120,21 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
         if let Some(token) = &token {
             redactor.token(token.as_str());
         }
+        // A new proof for every request sent: this method, this URL, this token.
+        let proof = match (&token, sender.dpop) {
+            (Some(token), Some(dpop)) => Some(dpop.proof(&method, &url, Some(token.as_str()))?),
+            _ => None,
+        };
+        if let Some(proof) = &proof {
+            redactor.assertion(proof.expose());
+        }
         let mut headers: Vec<(&str, &str)> =
-            Vec::with_capacity(2 + config.headers.len() + request.headers.len());
+            Vec::with_capacity(3 + config.headers.len() + request.headers.len());
         if let Some(token) = &token {
             headers.push(("Authorization", token.authorization()));
+            if let Some(proof) = &proof {
+                headers.push(("DPoP", proof.expose()));
+            }
             headers.extend(config.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         }
         headers.extend(
@@ -136,7 +154,7 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
                 body: body.as_deref(),
                 deadline,
                 body_limit: config.max_response_bytes,
-                peer: "API",
+                peer: Peer::Api,
             })
             .map_err(|e| e.map_message(|m| redactor.scrub(m)));
         let reply = match outcome {
@@ -156,6 +174,13 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
             }
             Err(e) => return Err(e),
         };
+        if let (Some(dpop), true) = (sender.dpop, token.is_some()) {
+            let fresh = dpop.observe(&url, &reply);
+            if reply.status == 401 && fresh && !nonce_retried && is_nonce_challenge(&reply) {
+                nonce_retried = true;
+                continue;
+            }
+        }
         if let (true, Some(token)) = (rejects_token(config, reply.status, &reply.body), &token) {
             if refreshed {
                 return Err(unauthorized(
@@ -237,4 +262,14 @@ pub(super) fn send(sender: &Sender<'_>, request: Request) -> Result<Response> {
             body: reply.body,
         });
     }
+}
+
+/// Whether an API's answer is a DPoP `use_dpop_nonce` challenge (any of its
+/// `WWW-Authenticate` headers).
+fn is_nonce_challenge(reply: &Reply) -> bool {
+    reply
+        .headers
+        .iter()
+        .filter(|(name, _)| name == "www-authenticate")
+        .any(|(_, value)| is_api_nonce_challenge(value))
 }

@@ -24,6 +24,8 @@ pub struct ConfigBuilder {
     pub(super) auth_method: Option<AuthMethod>,
     pub(super) private_key_file: Option<PathBuf>,
     pub(super) private_key_id: Option<String>,
+    pub(super) client_assertion_file: Option<PathBuf>,
+    pub(super) dpop: Option<super::dpop::DpopChoice>,
     pub(super) request: TokenRequest,
     pub(super) extra_params: Vec<(String, String)>,
     pub(super) headers: Vec<(String, String)>,
@@ -90,6 +92,9 @@ impl ConfigBuilder {
         private_key_file, private_key_file, PathBuf);
     setter!(/// The `kid` header of client assertions.
         private_key_id, private_key_id, String);
+    setter!(/// The file holding the client assertion for `client_assertion_file` authentication
+        /// (a JWT that a platform writes and rotates; read anew for every token request).
+        client_assertion_file, client_assertion_file, PathBuf);
     setter!(/// Proxy URL, e.g. `http://proxy:3128`; default: `HTTPS_PROXY`/`NO_PROXY`.
         proxy, proxy, String);
     setter!(/// Start early refreshes this long before expiry (default 300 s; at most half the lifetime).
@@ -109,8 +114,9 @@ impl ConfigBuilder {
         self
     }
 
-    /// The authentication method: `client_secret_post` (default), `client_secret_basic`,
-    /// `private_key_jwt` or `tls_client_auth`.
+    /// The authentication method: `client_secret_post` (default, or `client_assertion_file`
+    /// when that file is set), `client_secret_basic`, `private_key_jwt`, `tls_client_auth` or
+    /// `client_assertion_file`.
     pub fn auth_method(mut self, method: AuthMethod) -> Self {
         self.auth_method = Some(method);
         self
@@ -238,7 +244,7 @@ impl ConfigBuilder {
             Some(method) => self.auth_method = Some(method),
             None => self.problem(format!(
                 "`auth_method` `{text}` is not one of client_secret_post, client_secret_basic, \
-                 private_key_jwt, tls_client_auth"
+                 private_key_jwt, tls_client_auth, client_assertion_file"
             )),
         }
     }

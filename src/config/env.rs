@@ -80,6 +80,22 @@ impl ConfigBuilder {
             self.auth_method_text(&method);
         }
         self.private_key_file = get(&["PRIVATE_KEY_FILE"], self).map(PathBuf::from);
+        self.client_assertion_file = get(&["CLIENT_ASSERTION_FILE"], self).map(PathBuf::from);
+        if let Some(path) = get(&["DPOP_KEY_FILE"], self) {
+            self.dpop_key_file_text(path);
+        }
+        if let Some(flag) = get(&["DPOP_GENERATE"], self) {
+            match flag.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => self.dpop_generate_flag(true),
+                "0" | "false" | "no" | "off" => {}
+                _ => self.problem(format!(
+                    "{prefix}DPOP_GENERATE must be true or false (got `{flag}`)"
+                )),
+            }
+        }
+        if let Some(alg) = get(&["DPOP_ALG"], self) {
+            self.dpop_alg_text(&format!("{prefix}DPOP_ALG"), &alg);
+        }
         if let Some(scope) = get(&["SCOPE"], self) {
             self.request = std::mem::take(&mut self.request).scope(&scope);
         }

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::{AuthMethod, ConfigBuilder, Credential};
+use crate::oauth::assertion_file::AssertionFile;
 use crate::oauth::SigningKey;
 use crate::secret::Secret;
 
@@ -21,6 +22,12 @@ impl ConfigBuilder {
         .iter()
         .filter(|s| **s)
         .count();
+        if method != AuthMethod::ClientAssertionFile && self.client_assertion_file.is_some() {
+            self.problem(
+                "`client_assertion_file` is used only with auth_method client_assertion_file"
+                    .into(),
+            );
+        }
         match method {
             AuthMethod::ClientSecretPost | AuthMethod::ClientSecretBasic => {
                 if sources > 1 {
@@ -82,6 +89,28 @@ impl ConfigBuilder {
                     }
                     Err(msg) => {
                         self.problem(msg);
+                        None
+                    }
+                }
+            }
+            AuthMethod::ClientAssertionFile => {
+                if sources > 0 || self.private_key_file.is_some() {
+                    self.problem(
+                        "client_assertion_file authenticates with the assertion in \
+                         `client_assertion_file`; remove the client secret or private key"
+                            .into(),
+                    );
+                }
+                let Some(path) = self.client_assertion_file.take() else {
+                    self.problem(
+                        "auth_method client_assertion_file needs `client_assertion_file`".into(),
+                    );
+                    return None;
+                };
+                match AssertionFile::open(path) {
+                    Ok(file) => Some(Credential::AssertionFile(file)),
+                    Err(message) => {
+                        self.problem(message);
                         None
                     }
                 }

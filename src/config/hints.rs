@@ -10,6 +10,8 @@ pub(super) const KNOWN_KEYS: &[&str] = &[
     "auth_method",
     "private_key_file",
     "private_key_id",
+    "client_assertion_file",
+    "dpop",
     "scope",
     "audience",
     "resource",

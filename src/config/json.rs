@@ -49,6 +49,10 @@ impl ConfigBuilder {
                     self.private_key_file = self.json_string(k, &value).map(PathBuf::from)
                 }
                 "private_key_id" => self.private_key_id = self.json_string(k, &value),
+                "client_assertion_file" => {
+                    self.client_assertion_file = self.json_string(k, &value).map(PathBuf::from)
+                }
+                "dpop" => self.dpop_json(value),
                 "scope" => match &value {
                     Value::String(s) => self.request = std::mem::take(&mut self.request).scope(s),
                     Value::Array(items) => {

@@ -7,11 +7,13 @@
 //! - `validate`: [`ConfigBuilder::build`], the one place a configuration is checked;
 //! - `files`: the credential (secret or signing key) read at build time; TLS files are
 //!   checked there too, but only their paths are kept (the transport loads them);
+//! - `dpop`: the DPoP key (read from a file at build time, or generated per client);
 //! - `hints`: the key list and "did you mean" suggestions.
 
 #![forbid(unsafe_code)]
 
 mod builder;
+mod dpop;
 mod env;
 mod environments;
 mod files;
@@ -24,7 +26,9 @@ mod validate;
 
 pub use crate::http::retry::RetryPolicy;
 pub use crate::oauth::credential::AuthMethod;
+pub use crate::oauth::dpop::DpopAlg;
 pub use builder::ConfigBuilder;
+pub(crate) use dpop::DpopSetting;
 
 use std::fmt;
 use std::time::Duration;
@@ -64,6 +68,8 @@ pub struct Config {
     pub(crate) client_id: String,
     pub(crate) auth_method: AuthMethod,
     pub(crate) credential: Credential,
+    /// DPoP (RFC 9449): the key that proves possession of bound tokens, when configured.
+    pub(crate) dpop: Option<DpopSetting>,
     pub(crate) request: TokenRequest,
     pub(crate) extra_params: Vec<(String, String)>,
     pub(crate) headers: Vec<(String, String)>,
@@ -102,6 +108,7 @@ impl fmt::Debug for Config {
             .field("client_id", &self.client_id)
             .field("auth_method", &self.auth_method)
             .field("credential", &"***")
+            .field("dpop", &self.dpop)
             .field("request", &self.request)
             .field("headers", &self.headers)
             .field("refresh_before", &self.refresh_before)

@@ -4,11 +4,12 @@ use std::time::Duration;
 
 use super::hints::RESERVED_PARAMS;
 use super::{
-    AuthMethod, Config, ConfigBuilder, RateLimit, RefreshMode, RetryPolicy, TokenLocation,
+    AuthMethod, Config, ConfigBuilder, DpopSetting, RateLimit, RefreshMode, RetryPolicy,
+    TokenLocation,
 };
 use crate::error::{Error, Result};
 use crate::http::{check_proxy, check_url, is_header_name, is_header_value, TlsMaterial};
-use crate::store::{self, StoreUrl};
+use crate::store::{self, StoreUrl, GENERATED_DPOP_KEY, NO_FLEET_SECRET};
 
 impl ConfigBuilder {
     /// Validate everything and produce the [`Config`]; one error lists every problem.
@@ -36,7 +37,13 @@ impl ConfigBuilder {
         if client_id.trim().is_empty() {
             self.problem("`client_id` is required".into());
         }
-        let auth_method = self.auth_method.unwrap_or(AuthMethod::ClientSecretPost);
+        let auth_method = self
+            .auth_method
+            .unwrap_or(if self.client_assertion_file.is_some() {
+                AuthMethod::ClientAssertionFile
+            } else {
+                AuthMethod::ClientSecretPost
+            });
         // The files are read here only to report problems now; the transport reads them
         // again when a client is built.
         let tls = std::mem::take(&mut self.tls);
@@ -48,6 +55,7 @@ impl ConfigBuilder {
             }
         };
         let credential = self.credential(auth_method, has_client_cert);
+        let dpop = self.dpop_setting();
 
         for (name, _) in &self.extra_params {
             if RESERVED_PARAMS.contains(&name.as_str()) {
@@ -169,7 +177,16 @@ impl ConfigBuilder {
             None => None,
             Some(text) => {
                 match StoreUrl::parse(&text).and_then(|url| store::supported(&url).map(|()| url)) {
-                    Ok(url) => Some(url),
+                    Ok(url) => {
+                        // Checked again when a client is built; said here with the rest.
+                        if matches!(dpop, Some(DpopSetting::Generate)) {
+                            self.problem(GENERATED_DPOP_KEY.into());
+                        }
+                        if auth_method == AuthMethod::ClientAssertionFile {
+                            self.problem(NO_FLEET_SECRET.into());
+                        }
+                        Some(url)
+                    }
                     Err(why) => {
                         self.problem(format!(
                             "`shared_cache` `{}` {why}",
@@ -191,6 +208,7 @@ impl ConfigBuilder {
             client_id,
             auth_method,
             credential: credential.expect("a missing credential is reported as a problem"),
+            dpop,
             request: self.request,
             extra_params: self.extra_params,
             headers,

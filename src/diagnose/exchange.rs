@@ -13,7 +13,8 @@ use super::settings::{auth_method_name, how_to_set};
 use super::{ms, Check, Findings};
 use crate::config::{Config, TokenLocation};
 use crate::error::{Error, ErrorKind};
-use crate::http::{origin_of, parse_http_date, Outgoing, RetryPolicy, Transport};
+use crate::http::{origin_of, parse_http_date, Outgoing, Peer, RetryPolicy, Transport};
+use crate::oauth::dpop::Dpop;
 use crate::oauth::{AccessToken, EndpointSettings, Timing, TokenEndpoint};
 use crate::AuthMethod;
 
@@ -30,6 +31,8 @@ pub(crate) struct Discovery {
 /// The token the diagnosis obtained.
 pub(crate) struct Obtained {
     pub(crate) token: AccessToken,
+    /// With DPoP, the key the token is bound to (the probe signs with it).
+    pub(crate) dpop: Option<Arc<Dpop>>,
 }
 
 /// The `clock` and `token` checks.
@@ -94,7 +97,7 @@ fn discover(
         body: None,
         deadline: Instant::now() + config.request_timeout,
         body_limit: 1 << 20,
-        peer: "OpenID discovery document",
+        peer: Peer::Discovery,
     });
     let Ok(reply) = reply else {
         return (None, None);
@@ -192,6 +195,9 @@ fn endpoint(config: &Config, transport: &Arc<Transport>, method: AuthMethod) -> 
             },
             default_lifetime: config.default_lifetime,
             allow_http: config.allow_http,
+            // A generated key is generated for the diagnosis; failing that (no system
+            // randomness), the token check shows what the server says to a request without.
+            dpop: config.dpop.as_ref().and_then(|s| s.start().ok()),
         },
         Arc::clone(transport),
     )
@@ -203,6 +209,7 @@ fn request(config: &Config, endpoint: &TokenEndpoint) -> Result<AccessToken, Err
     let timing = Timing::new(fetched.issued, fetched.lifetime, config.refresh_before, 0.0);
     Ok(AccessToken::new(
         fetched.value,
+        fetched.token_type,
         fetched.granted_scope,
         timing,
     ))
@@ -233,7 +240,10 @@ fn token(config: &Config, transport: &Arc<Transport>, findings: &mut Findings) -
             )
             .took(elapsed)
             .fact("lifetime_secs", token.lifetime().as_secs());
-            findings.token = Some(Obtained { token });
+            findings.token = Some(Obtained {
+                token,
+                dpop: endpoint.dpop_shared(),
+            });
             return check;
         }
         Err(error) => error,

@@ -11,7 +11,7 @@ use super::{ms, Check, Findings};
 use crate::client::challenge::{bearer_params, param};
 use crate::config::Config;
 use crate::error::ErrorKind;
-use crate::http::{check_url, Outgoing, Reply, Transport};
+use crate::http::{check_url, Outgoing, Peer, Reply, Transport};
 use crate::redact::Redactor;
 
 pub(super) fn check(config: &Config, url: &str, findings: &Findings) -> Check {
@@ -52,7 +52,25 @@ pub(super) fn check(config: &Config, url: &str, findings: &Findings) -> Check {
                 )
             }
         };
+    let proof = match &obtained.dpop {
+        Some(dpop) => match dpop.proof("GET", url, Some(obtained.token.as_str())) {
+            Ok(proof) => Some(proof),
+            Err(e) => {
+                return Check::fail(
+                    "probe",
+                    e.kind(),
+                    "no DPoP proof could be made for the probe",
+                    e.message().to_string(),
+                    "check the `dpop` key",
+                )
+            }
+        },
+        None => None,
+    };
     let mut headers: Vec<(&str, &str)> = vec![("Authorization", obtained.token.authorization())];
+    if let Some(proof) = &proof {
+        headers.push(("DPoP", proof.expose()));
+    }
     headers.extend(config.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
     let started = Instant::now();
     let outcome = transport.execute(&Outgoing {
@@ -62,7 +80,7 @@ pub(super) fn check(config: &Config, url: &str, findings: &Findings) -> Check {
         body: None,
         deadline: started + config.request_timeout,
         body_limit: config.max_response_bytes.min(1 << 20),
-        peer: "API",
+        peer: Peer::Api,
     });
     let elapsed = started.elapsed();
     let reply = match outcome {
@@ -71,6 +89,9 @@ pub(super) fn check(config: &Config, url: &str, findings: &Findings) -> Check {
         Ok(reply) => {
             let mut redactor = Redactor::new();
             redactor.token(obtained.token.as_str());
+            if let Some(proof) = &proof {
+                redactor.assertion(proof.expose());
+            }
             without_token(reply, &redactor)
         }
         Err(e) => {

@@ -73,6 +73,14 @@ pub(super) fn report(config: &Config) -> Check {
             "(client certificate, read at start)".into(),
             false,
         ),
+        Credential::AssertionFile(file) => line(
+            "client_assertion_file",
+            format!("{} (read for every token request)", file.path().display()),
+            false,
+        ),
+    }
+    if let Some(dpop) = &config.dpop {
+        line("dpop", format!("{dpop:?}"), false);
     }
     let request = &config.request;
     if let Some(scope) = request.scope_param() {
@@ -235,6 +243,7 @@ pub(super) fn auth_method_name(method: AuthMethod) -> &'static str {
         AuthMethod::ClientSecretBasic => "client_secret_basic",
         AuthMethod::PrivateKeyJwt => "private_key_jwt",
         AuthMethod::TlsClientAuth => "tls_client_auth",
+        AuthMethod::ClientAssertionFile => "client_assertion_file",
     }
 }
 

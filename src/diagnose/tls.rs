@@ -1,5 +1,6 @@
 //! The TLS check: a handshake with the server against the same roots the transport trusts
-//! (the OS store or the bundled roots, plus `tls.ca_file`), recording the chain the server
+//! (the OS store or the bundled roots, plus `tls.ca_file`: the process's shared, lazily read
+//! store), with the same crypto provider and client certificate, recording the chain the server
 //! presented so that a failure can be explained — which issuer is unknown and whether
 //! `tls.ca_file` would fix it, how long ago the certificate expired, which names it is for.
 //!
@@ -14,8 +15,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::sign::SingleCertAndKey;
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use ureq::tls::RootCerts;
 
 use super::network::{open, Route, StreamError, Target};
 use super::settings::how_to_set;
@@ -23,7 +24,8 @@ use super::x509::{date, summarize, CertSummary};
 use super::{ms, Check};
 use crate::config::Config;
 use crate::error::ErrorKind;
-use crate::http::tls::trust_roots;
+use crate::http::tls::crypto_provider;
+use crate::http::trust::trusted_roots;
 use crate::http::TlsMaterial;
 use crate::sync::Mutex;
 
@@ -91,26 +93,10 @@ impl ServerCertVerifier for Recorder {
     }
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-fn verifier(roots: RootCertStore) -> Result<Arc<WebPkiServerVerifier>, String> {
-    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+fn verifier(roots: Arc<RootCertStore>) -> Result<Arc<WebPkiServerVerifier>, String> {
+    WebPkiServerVerifier::builder_with_provider(roots, crypto_provider())
         .build()
         .map_err(|e| e.to_string())
-}
-
-/// The roots the transport trusts for this configuration, as a rustls store.
-fn configured_roots(material: &TlsMaterial) -> RootCertStore {
-    let mut store = RootCertStore::empty();
-    match trust_roots(&material.extra_roots) {
-        RootCerts::Specific(certs) => {
-            store.add_parsable_certificates(certs.iter().map(|c| CertificateDer::from(c.der())));
-        }
-        _ => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    store
 }
 
 /// The `tls` check.
@@ -142,7 +128,7 @@ pub(super) fn check(
         }
     };
     let inner =
-        match verifier(configured_roots(&material)) {
+        match verifier(trusted_roots(&material)) {
             Ok(inner) => inner,
             Err(e) => return Check::fail(
                 "tls",
@@ -156,22 +142,30 @@ pub(super) fn check(
         inner,
         chain: Mutex::new(Vec::new()),
     });
-    let builder = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default protocol versions")
-        .dangerous()
-        .with_custom_certificate_verifier(recorder.clone());
-    let client_config = match client_auth(builder, config) {
-        Ok(c) => c,
+    // The versions the transport offers; only a process-wide provider installed by the
+    // application can lack them.
+    let builder = match rustls::ClientConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(rustls::ALL_VERSIONS)
+    {
+        Ok(builder) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(recorder.clone()),
         Err(e) => {
             return Check::fail(
                 "tls",
-                ErrorKind::Config,
-                "the client certificate cannot be used",
-                e,
-                "check `tls.client_cert_file` and `tls.client_key_file`",
+                ErrorKind::Tls,
+                format!("TLS could not start: {e}"),
+                "the process's rustls crypto provider supports neither TLS 1.2 nor TLS 1.3",
+                "install a crypto provider that supports TLS 1.2 or 1.3 before using tokenward",
             )
         }
+    };
+    // The certificate and key were checked to belong together when the material was read.
+    let client_config = match &material.client_cert {
+        Some(cert) => {
+            builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(cert.key.clone())))
+        }
+        None => builder.with_no_client_auth(),
     };
     let Ok(server_name) = ServerName::try_from(target.host.clone()) else {
         return Check::fail(
@@ -254,27 +248,6 @@ pub(super) fn check(
         ),
     };
     check.took(elapsed)
-}
-
-fn client_auth(
-    builder: rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>,
-    config: &Config,
-) -> Result<rustls::ClientConfig, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::PrivateKeyDer;
-    let (Some(cert_path), Some(key_path)) =
-        (&config.tls.client_cert_file, &config.tls.client_key_file)
-    else {
-        return Ok(builder.with_no_client_auth());
-    };
-    let chain = CertificateDer::pem_file_iter(cert_path)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("`tls.client_cert_file` {}: {e}", cert_path.display()))?;
-    let key = PrivateKeyDer::from_pem_file(key_path)
-        .map_err(|e| format!("`tls.client_key_file` {}: {e}", key_path.display()))?;
-    builder
-        .with_client_auth_cert(chain, key)
-        .map_err(|e| e.to_string())
 }
 
 enum Failure {
@@ -496,7 +469,7 @@ fn ca_file_remedy(
         let mut store = RootCertStore::empty();
         store.add_parsable_certificates(roots);
         let (Ok(verifier), Some((leaf, rest)), Ok(name)) = (
-            verifier(store),
+            verifier(Arc::new(store)),
             raw_chain.split_first(),
             ServerName::try_from(target.host.clone()),
         ) else {
@@ -530,12 +503,7 @@ fn ca_file_remedy(
             ..Default::default()
         };
         if let Ok(material) = TlsMaterial::load(&files) {
-            let roots = material
-                .extra_roots
-                .iter()
-                .map(|c| CertificateDer::from(c.der()).into_owned())
-                .collect();
-            if verifies_with(roots) {
+            if verifies_with(material.extra_roots) {
                 return (
                     true,
                     format!("yes, `tls.ca_file` fixes it: {} (from ${name}) completes the chain; set {} to it", path.display(), how_to_set(config, "tls.ca_file", "CA_FILE")),

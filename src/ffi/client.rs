@@ -246,6 +246,7 @@ pub unsafe extern "C" fn tw_client_token_window(
 }
 
 /// Copy `"Bearer <token>"` into `buf` (buffer protocol as for `tw_client_token`).
+/// `TW_ERR_NEEDS_REQUEST` when the client uses DPoP: use `tw_client_headers_for`.
 #[no_mangle]
 pub unsafe extern "C" fn tw_client_authorization(
     client: *mut tw_client,
@@ -256,7 +257,7 @@ pub unsafe extern "C" fn tw_client_authorization(
     ffi_boundary! {
         let client = try_handle!(client, "client", "tw_client");
         try_out!(len, "len");
-        match client.token() {
+        match client.plain_token() {
             // SAFETY: `len` checked; `buf` validity is the caller's contract.
             Ok(token) => unsafe { write_out(token.authorization().as_bytes(), buf, cap, len) },
             Err(e) => fail_with(&e),
@@ -266,7 +267,8 @@ pub unsafe extern "C" fn tw_client_authorization(
 
 /// Copy every header to send into `buf` as `"Name: value\r\n"` lines: `Authorization`
 /// first, then the configured static headers in order (buffer protocol as for
-/// `tw_client_token`).
+/// `tw_client_token`). `TW_ERR_NEEDS_REQUEST` when the client uses DPoP: every request needs
+/// its own proof, so use `tw_client_headers_for`.
 #[no_mangle]
 pub unsafe extern "C" fn tw_client_headers(
     client: *mut tw_client,
@@ -277,7 +279,7 @@ pub unsafe extern "C" fn tw_client_headers(
     ffi_boundary! {
         let client = try_handle!(client, "client", "tw_client");
         try_out!(len, "len");
-        match client.token() {
+        match client.plain_token() {
             // Written straight from the cached `Authorization` value and the static lines
             // formatted at construction: no allocation, no copy of the token on the heap.
             Ok(token) => {
@@ -299,7 +301,9 @@ pub unsafe extern "C" fn tw_client_headers(
 /// `Authorization` first, then the configured static headers (buffer protocol as for
 /// `tw_client_token`) — for adapters of other HTTP clients, which attach them and nothing
 /// else. `method` is the request's method (an RFC 9110 token, e.g. `"GET"`), `url` its
-/// absolute URL; both NUL-terminated UTF-8.
+/// absolute URL; both NUL-terminated UTF-8. With DPoP the lines are `Authorization: DPoP
+/// <token>`, then `DPoP: <proof>` — a proof made now for exactly this method and URL: use
+/// them for this one request, once — then the static headers.
 ///
 /// Errors: `TW_ERR_FOREIGN_ORIGIN` when `api_base_urls` is set and `url` is of another origin
 /// (nothing is written: the token must not go there); `TW_ERR_INVALID_ARGUMENT` for a
@@ -332,15 +336,20 @@ pub unsafe extern "C" fn tw_client_headers_for(
     }
 }
 
-/// Report how the API answered a request that carried `authorization` (the `Authorization`
-/// value `tw_client_headers_for` gave, NUL-terminated), so that an adapter recovers as
-/// `tw_client_send` does. `body` (NULL with `body_len` 0 when not at hand) is read only with
-/// `graphql_auth_errors`.
+/// Report how the API answered a request to `url` that carried `authorization` (the
+/// `Authorization` value `tw_client_headers_for` gave; both NUL-terminated), so that an
+/// adapter recovers as `tw_client_send` does. Call it for every answer. `headers` are the
+/// answer's headers as `"Name: value\r\n"` lines (NULL when not at hand; only
+/// `WWW-Authenticate` and `DPoP-Nonce` are read, and only when the client uses DPoP, which
+/// then remembers the API's nonce). `body` (NULL with `body_len` 0 when not at hand) is read
+/// only with `graphql_auth_errors`.
 ///
-/// `*resend` receives 1 when the answer rejected the token (HTTP 401, or with
-/// `graphql_auth_errors` a 200 whose `errors[].extensions.code` is `UNAUTHENTICATED`) and
-/// the token was invalidated: re-send the request once with headers from
-/// `tw_client_headers_for`, and return a second rejection to the caller. 0 otherwise.
+/// `*resend` receives 1 when the request should be re-sent once with new headers from
+/// `tw_client_headers_for` (return a second rejection to the caller): the answer rejected
+/// the token (HTTP 401, or with `graphql_auth_errors` a 200 whose
+/// `errors[].extensions.code` is `UNAUTHENTICATED`) and the token was invalidated, or with
+/// DPoP the API asked for a nonce it has now given (`WWW-Authenticate: DPoP
+/// error="use_dpop_nonce"` with a new `DPoP-Nonce`; the token stays). 0 otherwise.
 /// Returns `TW_ERR_UNAUTHORIZED` (with `*resend` 0) when the rejected token was issued after
 /// the API had rejected another one less than `error_cooldown` ago: do not re-send, the API
 /// rejects freshly issued tokens (`tw_last_error` says what to check). May block on a token
@@ -348,8 +357,10 @@ pub unsafe extern "C" fn tw_client_headers_for(
 #[no_mangle]
 pub unsafe extern "C" fn tw_client_recover(
     client: *mut tw_client,
+    url: *const c_char,
     authorization: *const c_char,
     status: u16,
+    headers: *const c_char,
     body: *const u8,
     body_len: usize,
     resend: *mut c_int,
@@ -359,7 +370,15 @@ pub unsafe extern "C" fn tw_client_recover(
         // SAFETY: checked non-NULL above.
         unsafe { *resend = 0 };
         let client = try_handle!(client, "client", "tw_client");
+        let url = try_str!(url, "url");
         let authorization = try_str!(authorization, "authorization");
+        let headers = if headers.is_null() { "" } else { try_str!(headers, "headers") };
+        // Only two headers are read, by name; a line without a colon is skipped.
+        let headers: Vec<(&str, &str)> = headers
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .map(|(name, value)| (name, value.trim()))
+            .collect();
         if body.is_null() && body_len > 0 {
             return fail(TW_ERR_INVALID_ARGUMENT, "`body` is NULL but `body_len` is not 0");
         }
@@ -369,7 +388,7 @@ pub unsafe extern "C" fn tw_client_recover(
             // SAFETY: the caller guarantees `body` is valid for `body_len` bytes.
             unsafe { std::slice::from_raw_parts(body, body_len) }
         };
-        match client.recover(authorization, status, body) {
+        match client.recover(url, authorization, status, &headers, body) {
             Ok(again) => {
                 // SAFETY: checked non-NULL above.
                 unsafe { *resend = c_int::from(again) };

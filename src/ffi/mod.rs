@@ -65,6 +65,10 @@ pub const TW_ERR_FORBIDDEN: tw_status = 31;
 /// The request URL's origin is not one of the configured `api_base_urls`; nothing was sent
 /// and no header was handed out for it.
 pub const TW_ERR_FOREIGN_ORIGIN: tw_status = 32;
+/// The client uses DPoP: every request needs its own proof, so headers are made per
+/// request. Use `tw_client_headers_for` (or `tw_client_send`) instead of
+/// `tw_client_headers` / `tw_client_authorization`.
+pub const TW_ERR_NEEDS_REQUEST: tw_status = 33;
 /// A Rust panic was caught at the boundary (a tokenward bug; please report it).
 pub const TW_ERR_PANIC: tw_status = 99;
 
@@ -90,6 +94,7 @@ pub(crate) fn status_of(kind: ErrorKind) -> tw_status {
         ErrorKind::Forbidden => TW_ERR_FORBIDDEN,
         ErrorKind::Panic => TW_ERR_PANIC,
         ErrorKind::ForeignOrigin => TW_ERR_FOREIGN_ORIGIN,
+        ErrorKind::NeedsRequest => TW_ERR_NEEDS_REQUEST,
     }
 }
 
@@ -112,6 +117,7 @@ fn status_name(status: tw_status) -> &'static CStr {
         TW_ERR_UNAUTHORIZED => c"TW_ERR_UNAUTHORIZED",
         TW_ERR_FORBIDDEN => c"TW_ERR_FORBIDDEN",
         TW_ERR_FOREIGN_ORIGIN => c"TW_ERR_FOREIGN_ORIGIN",
+        TW_ERR_NEEDS_REQUEST => c"TW_ERR_NEEDS_REQUEST",
         TW_ERR_PANIC => c"TW_ERR_PANIC",
         _ => c"TW_ERR_UNKNOWN",
     }

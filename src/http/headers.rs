@@ -4,7 +4,7 @@
 //!
 //! - A name is an RFC 9110 token; a value has no CR, LF, NUL or other control character.
 //! - Headers that decide where a request goes or how it is framed are the transport's:
-//!   `Authorization` (ours), `Proxy-Authorization`, `Host`, `Content-Length`,
+//!   `Authorization` and `DPoP` (ours), `Proxy-Authorization`, `Host`, `Content-Length`,
 //!   `Transfer-Encoding`, `Connection`, `TE`, `Upgrade`. A caller's `Host` could steer a
 //!   shared edge to another origin than the one the token is bound to; a caller's
 //!   `Content-Length: 0` would silently cut the body.
@@ -18,8 +18,9 @@
 use super::url::{is_header_name, is_header_value};
 
 /// Header names a caller may not set (compared case-insensitively).
-pub(crate) const RESERVED: [&str; 8] = [
+pub(crate) const RESERVED: [&str; 9] = [
     "Authorization",
+    "DPoP",
     "Proxy-Authorization",
     "Host",
     "Content-Length",
@@ -47,7 +48,7 @@ pub(crate) fn refuse(name: &str, value: &str) -> Option<String> {
         ));
     }
     if let Some(reserved) = RESERVED.iter().find(|r| r.eq_ignore_ascii_case(name)) {
-        let why = if *reserved == "Authorization" {
+        let why = if matches!(*reserved, "Authorization" | "DPoP") {
             "tokenward sets it"
         } else {
             "the HTTP transport sets it"

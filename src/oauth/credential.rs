@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::assertion_file::AssertionFile;
 use super::SigningKey;
 use crate::secret::Secret;
 
@@ -17,6 +18,11 @@ pub enum AuthMethod {
     PrivateKeyJwt,
     /// Mutual TLS with `tls.client_cert_file` / `tls.client_key_file`; no secret.
     TlsClientAuth,
+    /// A client assertion someone else signs (RFC 7523 §2.2): the JWT in
+    /// `client_assertion_file`, which a platform such as Kubernetes or a cloud's workload
+    /// identity writes and rotates. Read anew for every token request; an expired one is
+    /// refused before anything is sent.
+    ClientAssertionFile,
 }
 
 impl AuthMethod {
@@ -26,6 +32,7 @@ impl AuthMethod {
             "client_secret_basic" => AuthMethod::ClientSecretBasic,
             "private_key_jwt" => AuthMethod::PrivateKeyJwt,
             "tls_client_auth" => AuthMethod::TlsClientAuth,
+            "client_assertion_file" => AuthMethod::ClientAssertionFile,
             _ => return None,
         })
     }
@@ -37,4 +44,5 @@ pub(crate) enum Credential {
     Secret(Secret),
     Key(Arc<SigningKey>),
     Certificate,
+    AssertionFile(AssertionFile),
 }

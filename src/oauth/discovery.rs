@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::endpoint::TOKEN_BODY_LIMIT;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{check_url, Outgoing, Transport};
+use crate::http::{check_url, Outgoing, Peer, Transport};
 use crate::redact::Redactor;
 
 /// Ask `issuer` for its token endpoint. The document must name the same `issuer` (a
@@ -30,7 +30,7 @@ pub(super) fn discover(
         body: None,
         deadline,
         body_limit: TOKEN_BODY_LIMIT,
-        peer: "OpenID discovery document",
+        peer: Peer::Discovery,
     })?;
     if reply.status != 200 {
         let kind = if reply.status >= 500 {

@@ -11,10 +11,11 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use super::discovery::discover;
+use super::dpop::{check_token_type, is_nonce_challenge, Dpop};
 use super::response::parse_token_response;
 use super::token::{Fetched, TokenRequest};
 use crate::error::{Error, Result};
-use crate::http::{backoff, percent_encode, Form, Outgoing, RetryPolicy, Transport};
+use crate::http::{backoff, percent_encode, Form, Outgoing, Peer, RetryPolicy, Transport};
 use crate::redact::Redactor;
 use crate::secret::Secret;
 use crate::sync::{ForkLock, RwLock};
@@ -42,6 +43,8 @@ pub(crate) struct EndpointSettings {
     pub(crate) default_lifetime: Duration,
     /// Whether a discovered endpoint may be plain http (loopback only).
     pub(crate) allow_http: bool,
+    /// DPoP: every token request carries a proof, and only DPoP-bound tokens are accepted.
+    pub(crate) dpop: Option<Arc<Dpop>>,
 }
 
 /// A token endpoint read from a discovery document: the URL, and how messages show it (it
@@ -62,6 +65,7 @@ pub(crate) struct TokenEndpoint {
     retry: RetryPolicy,
     default_lifetime: Duration,
     allow_http: bool,
+    dpop: Option<Arc<Dpop>>,
     requests: AtomicU64,
 }
 
@@ -78,6 +82,7 @@ impl TokenEndpoint {
             retry: settings.retry,
             default_lifetime: settings.default_lifetime,
             allow_http: settings.allow_http,
+            dpop: settings.dpop,
             requests: AtomicU64::new(0),
         }
     }
@@ -134,6 +139,19 @@ impl TokenEndpoint {
     /// that no thread that is gone in the child can be holding it there.
     pub(crate) fn fork_locks<'a>(&'a self, visit: &mut dyn FnMut(&'a dyn ForkLock)) {
         visit(&self.credential);
+        if let Some(dpop) = &self.dpop {
+            dpop.fork_locks(visit);
+        }
+    }
+
+    /// The client's DPoP state, when DPoP is configured (API requests need proofs too).
+    pub(crate) fn dpop(&self) -> Option<&Dpop> {
+        self.dpop.as_deref()
+    }
+
+    /// The same, shared, for whoever signs API requests beside this endpoint's owner.
+    pub(crate) fn dpop_shared(&self) -> Option<Arc<Dpop>> {
+        self.dpop.clone()
     }
 
     /// Fetch one token, retrying transient failures with backoff until `max_attempts` or
@@ -170,8 +188,23 @@ impl TokenEndpoint {
         }
     }
 
+    /// One attempt; with DPoP, a `use_dpop_nonce` challenge that brought a new nonce is
+    /// answered at once by one more request with it (RFC 9449 §8), within the attempt.
     fn attempt(&self, request: &TokenRequest, deadline: Instant) -> Result<Fetched> {
         let url = self.token_url(deadline)?;
+        let Some(dpop) = &self.dpop else {
+            return self.exchange(request, url, deadline);
+        };
+        let sent_nonce = dpop.nonce_for(url);
+        match self.exchange(request, url, deadline) {
+            Err(e) if is_nonce_challenge(&e) && dpop.nonce_for(url) != sent_nonce => {
+                self.exchange(request, url, deadline)
+            }
+            outcome => outcome,
+        }
+    }
+
+    fn exchange(&self, request: &TokenRequest, url: &str, deadline: Instant) -> Result<Fetched> {
         let credential = self.credential.read().clone();
         let mut redactor = Redactor::new();
         let mut form = Form::default();
@@ -211,6 +244,25 @@ impl TokenEndpoint {
                 form.push("client_assertion", assertion.expose());
             }
             (Credential::Certificate, _) => form.push("client_id", &self.client_id),
+            (Credential::AssertionFile(file), _) => {
+                // Read now: the platform rotates it, and an expired one is not sent.
+                let assertion = file.read()?;
+                redactor.assertion(assertion.expose());
+                form.push("client_id", &self.client_id);
+                form.push(
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                );
+                form.push("client_assertion", assertion.expose());
+            }
+        }
+        let proof = match &self.dpop {
+            Some(dpop) => Some(dpop.proof("POST", url, None)?),
+            None => None,
+        };
+        if let Some(proof) = &proof {
+            // A server could echo the proof back; it must not reach a message.
+            redactor.assertion(proof.expose());
         }
         let mut headers = vec![
             ("content-type", "application/x-www-form-urlencoded"),
@@ -218,6 +270,9 @@ impl TokenEndpoint {
         ];
         if let Some(value) = &basic {
             headers.push(("authorization", value.expose()));
+        }
+        if let Some(proof) = &proof {
+            headers.push(("dpop", proof.expose()));
         }
         let issued = Instant::now();
         self.requests.fetch_add(1, Ordering::Relaxed);
@@ -228,9 +283,13 @@ impl TokenEndpoint {
             body: Some(form.as_str().as_bytes()),
             deadline,
             body_limit: TOKEN_BODY_LIMIT,
-            peer: "token endpoint",
+            peer: Peer::TokenEndpoint,
         })?;
-        parse_token_response(reply, url, issued, redactor, self.default_lifetime)
+        if let Some(dpop) = &self.dpop {
+            dpop.observe(url, &reply);
+        }
+        let fetched = parse_token_response(reply, url, issued, redactor, self.default_lifetime)?;
+        check_token_type(fetched, self.dpop.is_some(), url)
     }
 
     fn token_url(&self, deadline: Instant) -> Result<&str> {

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use serde_json::Value;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::token::Fetched;
+use super::token::{Fetched, TokenType};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{parse_retry_after, Reply};
 use crate::redact::Redactor;
@@ -110,9 +110,12 @@ impl Answer<'_> {
                 format!("The token endpoint at {url} issued an access_token with spaces, control or non-ASCII characters; it cannot be sent as a Bearer token."),
             ));
         }
-        match json.get("token_type") {
-            None | Some(Value::Null) => {}
-            Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => {}
+        // Whether a DPoP-bound token was wanted is the endpoint's rule
+        // (`dpop::check_token_type`).
+        let token_type = match json.get("token_type") {
+            None | Some(Value::Null) => TokenType::Bearer,
+            Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => TokenType::Bearer,
+            Some(Value::String(t)) if t.eq_ignore_ascii_case("dpop") => TokenType::Dpop,
             Some(other) => {
                 let shown = match other {
                     Value::String(t) => self.redactor.quote(t),
@@ -121,11 +124,11 @@ impl Answer<'_> {
                 return Err(Error::new(
                     ErrorKind::BadResponse,
                     format!(
-                        "The token endpoint at {url} issued a token of type \"{shown}\"; tokenward only uses Bearer tokens (RFC 6749 §7.1)."
+                        "The token endpoint at {url} issued a token of type \"{shown}\"; tokenward only uses Bearer and DPoP tokens (RFC 6749 §7.1)."
                     ),
                 ));
             }
-        }
+        };
         let stated = expires_in(json.get("expires_in"));
         let from_jwt = jwt_lifetime(value);
         // A JWT's own `exp - iat` bounds the lifetime even when `expires_in` says more.
@@ -135,6 +138,7 @@ impl Answer<'_> {
         };
         Ok(Fetched {
             value: Secret::new(value.as_str()),
+            token_type,
             lifetime,
             issued,
             granted_scope: json

@@ -123,9 +123,18 @@ impl fmt::Debug for TokenRequest {
     }
 }
 
+/// How a token is presented: as a Bearer token (RFC 6750), or bound to the client's key
+/// and sent with a proof of possession (DPoP, RFC 9449).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TokenType {
+    Bearer,
+    Dpop,
+}
+
 /// A token as the server issued it, before the cache gives it a schedule.
 pub(crate) struct Fetched {
     pub(crate) value: Secret,
+    pub(crate) token_type: TokenType,
     pub(crate) lifetime: Duration,
     /// Taken before the request that produced the token was sent.
     pub(crate) issued: Instant,
@@ -141,7 +150,8 @@ pub struct AccessToken {
 
 struct TokenInner {
     value: Secret,
-    /// `"Bearer <token>"`, built once so the hot path never allocates.
+    token_type: TokenType,
+    /// `"Bearer <token>"` (or `"DPoP <token>"`), built once so the hot path never allocates.
     authorization: Secret,
     granted_scope: Option<String>,
     fingerprint: String,
@@ -215,15 +225,25 @@ fn sub(at: Instant, d: Duration) -> Instant {
 }
 
 impl AccessToken {
-    pub(crate) fn new(value: Secret, granted_scope: Option<String>, timing: Timing) -> AccessToken {
+    pub(crate) fn new(
+        value: Secret,
+        token_type: TokenType,
+        granted_scope: Option<String>,
+        timing: Timing,
+    ) -> AccessToken {
         let fingerprint = fingerprint(value.expose());
+        let scheme = match token_type {
+            TokenType::Bearer => "Bearer ",
+            TokenType::Dpop => "DPoP ",
+        };
         // Sized once: growing it would leave a copy of the token in the freed buffer.
-        let mut authorization = String::with_capacity(7 + value.expose().len());
-        authorization.push_str("Bearer ");
+        let mut authorization = String::with_capacity(scheme.len() + value.expose().len());
+        authorization.push_str(scheme);
         authorization.push_str(value.expose());
         AccessToken {
             inner: Arc::new(TokenInner {
                 value,
+                token_type,
                 authorization: Secret::new(authorization),
                 granted_scope,
                 fingerprint,
@@ -240,6 +260,7 @@ impl AccessToken {
         AccessToken {
             inner: Arc::new(TokenInner {
                 value: inner.value.clone(),
+                token_type: inner.token_type,
                 authorization: inner.authorization.clone(),
                 granted_scope: inner.granted_scope.clone(),
                 fingerprint: inner.fingerprint.clone(),
@@ -259,13 +280,24 @@ impl AccessToken {
         self.inner.value.expose()
     }
 
-    /// Always `"Bearer"`: the scheme is normalised whatever case the server used, and
-    /// tokenward refuses token types it cannot use (RFC 6749 §7.1).
+    /// `"Bearer"`, or `"DPoP"` for a token bound to the client's DPoP key: the scheme is
+    /// normalised whatever case the server used, and tokenward refuses token types it
+    /// cannot use (RFC 6749 §7.1).
     pub fn token_type(&self) -> &'static str {
-        "Bearer"
+        match self.inner.token_type {
+            TokenType::Bearer => "Bearer",
+            TokenType::Dpop => "DPoP",
+        }
     }
 
-    /// The `Authorization` header value, `"Bearer <token>"`.
+    /// Whether this token is DPoP-bound: every request must then carry a fresh proof, which
+    /// [`crate::Client::send`] and the per-request header call make.
+    pub fn is_dpop(&self) -> bool {
+        self.inner.token_type == TokenType::Dpop
+    }
+
+    /// The `Authorization` header value: `"Bearer <token>"`, or `"DPoP <token>"` for a
+    /// DPoP-bound token (which is useless without a proof).
     pub fn authorization(&self) -> &str {
         self.inner.authorization.expose()
     }
@@ -387,6 +419,7 @@ mod tests {
     fn debug_shows_no_token() {
         let t = AccessToken::new(
             Secret::new("secret-token-value"),
+            TokenType::Bearer,
             None,
             Timing::new(Instant::now(), secs(60), secs(10), 0.0),
         );

@@ -21,7 +21,7 @@ pub(crate) mod url;
 use std::fmt;
 use std::time::Duration;
 
-use ureq::tls::RootCerts;
+use crate::http::Transport;
 
 use crate::sync::ForkLock;
 pub(crate) use url::{Backend, StoreUrl};
@@ -112,20 +112,20 @@ impl Drop for StoreLock {
     }
 }
 
-/// The backend `url` names. No I/O happens here: a store that is down shows up at first use,
-/// as an event, never as a failed client. `roots` are the token endpoint's trust roots, which
-/// `rediss://` verifies the server with too.
-pub(crate) fn open(url: &StoreUrl, roots: &RootCerts) -> Result<Box<dyn Store>, String> {
+/// The backend `url` names. No network I/O happens here: a store that is down shows up at
+/// first use, as an event, never as a failed client. `rediss://` verifies the server with the
+/// trust roots of `transport`'s TLS files, read now.
+pub(crate) fn open(url: &StoreUrl, transport: &Transport) -> Result<Box<dyn Store>, String> {
     match &url.backend {
         #[cfg(feature = "redis")]
         Backend::Redis(address) => Ok(Box::new(redis::RedisStore::new(
             address,
             url.timeout,
-            roots,
+            transport.tls_material(),
         )?)),
         #[cfg(not(feature = "redis"))]
         Backend::Redis(_) => {
-            let _ = roots;
+            let _ = transport;
             Err(without_redis())
         }
         #[cfg(target_os = "linux")]
@@ -134,6 +134,18 @@ pub(crate) fn open(url: &StoreUrl, roots: &RootCerts) -> Result<Box<dyn Store>, 
         Backend::File(_) => Err(without_file()),
     }
 }
+
+/// Why `shared_cache` and `dpop.generate` do not go together (configuration validation
+/// says so; a client built anyway refuses too).
+pub(crate) const GENERATED_DPOP_KEY: &str = "`shared_cache` cannot be used with \
+     `dpop.generate`: every process makes its own DPoP key, so its tokens are useless to the \
+     others; give the fleet one key with `dpop.key_file`";
+
+/// Why `shared_cache` and `client_assertion_file` do not go together.
+pub(crate) const NO_FLEET_SECRET: &str = "`shared_cache` cannot be used with \
+     `client_assertion_file`: the store's entries are named and sealed with keys derived from \
+     a credential every process holds (a client secret or private key), and a platform's \
+     rotating assertion is none";
 
 /// Whether this build can open `url`; the reason when it cannot (for config validation).
 pub(crate) fn supported(url: &StoreUrl) -> Result<(), String> {

@@ -10,7 +10,8 @@
 //!   included) and keep it as their read and write timeout. An idle connection is reused; one
 //!   that failed is dropped. After `fork()` the child makes its own.
 //! - `rediss://` verifies the server against the token endpoint's trust roots (the OS store
-//!   plus `tls.ca_file`, or the bundled webpki roots when the OS store is empty).
+//!   plus `tls.ca_file`, or the bundled webpki roots when the OS store is empty), read when
+//!   the store is created.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,10 +20,11 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use redis::{Connection, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, Value};
 use ring::rand::{SecureRandom, SystemRandom};
-use ureq::tls::RootCerts;
 
 use super::url::RedisAddress;
 use super::{HeldLock, Store, StoreError, StoreLock, StoreResult, Stored};
+use crate::http::trust::root_certificates;
+use crate::http::TlsMaterial;
 use crate::redact::Redactor;
 use crate::sync::{fork, ForkLock, Mutex};
 
@@ -57,7 +59,7 @@ impl RedisStore {
     pub(crate) fn new(
         address: &RedisAddress,
         timeout: Duration,
-        roots: &RootCerts,
+        tls: &TlsMaterial,
     ) -> Result<RedisStore, String> {
         let addr = if address.tls {
             ConnectionAddr::TcpTls {
@@ -84,11 +86,9 @@ impl RedisStore {
             .map_err(|e| e.to_string())?
             .set_redis_settings(settings);
         let client = if address.tls {
-            let root_cert = match roots {
-                RootCerts::Specific(certs) => Some(pem_bundle(certs.iter().map(|c| c.der()))),
-                // The bundled webpki roots (the redis `tls-rustls-webpki-roots` feature).
-                _ => None,
-            };
+            // `None`: the bundled webpki roots (the redis `tls-rustls-webpki-roots` feature).
+            let root_cert =
+                root_certificates(tls).map(|certs| pem_bundle(certs.iter().map(|c| c.as_ref())));
             redis::Client::build_with_tls(
                 info,
                 redis::TlsCertificates {

@@ -508,6 +508,7 @@ static void test_create_free_version_status_names(void)
         {TW_ERR_UNAUTHORIZED, "TW_ERR_UNAUTHORIZED"},
         {TW_ERR_FORBIDDEN, "TW_ERR_FORBIDDEN"},
         {TW_ERR_FOREIGN_ORIGIN, "TW_ERR_FOREIGN_ORIGIN"},
+        {TW_ERR_NEEDS_REQUEST, "TW_ERR_NEEDS_REQUEST"},
         {TW_ERR_PANIC, "TW_ERR_PANIC"},
     };
     /* The numbers are part of the ABI (DESIGN.md §6): fixed forever. */
@@ -516,13 +517,14 @@ static void test_create_free_version_status_names(void)
           TW_ERR_TLS == 12 && TW_ERR_INVALID_CLIENT == 20 && TW_ERR_INVALID_SCOPE == 21 &&
           TW_ERR_UNAUTHORIZED_CLIENT == 22 && TW_ERR_OAUTH == 23 && TW_ERR_RATE_LIMITED == 24 &&
           TW_ERR_SERVER == 25 && TW_ERR_BAD_RESPONSE == 26 && TW_ERR_UNAUTHORIZED == 30 &&
-          TW_ERR_FORBIDDEN == 31 && TW_ERR_FOREIGN_ORIGIN == 32 && TW_ERR_PANIC == 99);
+          TW_ERR_FORBIDDEN == 31 && TW_ERR_FOREIGN_ORIGIN == 32 && TW_ERR_NEEDS_REQUEST == 33 &&
+          TW_ERR_PANIC == 99);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const char *got = tw_status_name(names[i].status);
         CHECK_MSG(got && strcmp(got, names[i].name) == 0, "tw_status_name(%d) = \"%s\", want %s",
                   (int)names[i].status, got ? got : "(null)", names[i].name);
     }
-    static const tw_status unknown[] = {-1, 4, 9, 13, 19, 27, 29, 33, 98, 100, 1000, INT32_MIN,
+    static const tw_status unknown[] = {-1, 4, 9, 13, 19, 27, 29, 34, 98, 100, 1000, INT32_MIN,
                                         INT32_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         const char *got = tw_status_name(unknown[i]);
@@ -1184,9 +1186,9 @@ static void test_headers_for_and_recover(void)
     snprintf(first, sizeof first, "%s", buf + strlen("Authorization: "));
 
     int resend = 7;
-    CHECK_STATUS(tw_client_recover(c, first, 200, (const uint8_t *)"{}", 2, &resend), TW_OK);
+    CHECK_STATUS(tw_client_recover(c, url, first, 200, NULL, (const uint8_t *)"{}", 2, &resend), TW_OK);
     CHECK(resend == 0);
-    CHECK_STATUS(tw_client_recover(c, first, 401, NULL, 0, &resend), TW_OK);
+    CHECK_STATUS(tw_client_recover(c, url, first, 401, "WWW-Authenticate: Bearer\r\n", NULL, 0, &resend), TW_OK);
     CHECK(resend == 1);
     /* The re-send gets a new token; the API rejects it too: no third token request. */
     REQUIRE_STATUS(tw_client_headers_for(c, "GET", url, buf, sizeof buf, &len), TW_OK);
@@ -1196,17 +1198,84 @@ static void test_headers_for_and_recover(void)
     CHECK(strcmp(buf + strlen("Authorization: "), first) != 0);
     for (int i = 0; i < 20; i++) {
         resend = 7;
-        CHECK_STATUS(tw_client_recover(c, buf + strlen("Authorization: "), 401, NULL, 0, &resend),
+        CHECK_STATUS(tw_client_recover(c, url, buf + strlen("Authorization: "), 401, NULL, NULL, 0, &resend),
                      TW_ERR_UNAUTHORIZED);
         CHECK(resend == 0);
     }
     CHECK_MSG(strstr(tw_last_error(), "freshly issued") && strstr(tw_last_error(), "audience"),
               "%s", tw_last_error());
     CHECK(mock_stat("token_requests") == 2);
-    EXPECT_NULL_ARG(tw_client_recover(c, first, 401, NULL, 0, NULL), "resend");
-    EXPECT_NULL_ARG(tw_client_recover(NULL, first, 401, NULL, 0, &resend), "client");
-    EXPECT_NULL_ARG(tw_client_recover(c, NULL, 401, NULL, 0, &resend), "authorization");
-    EXPECT_NULL_ARG(tw_client_recover(c, first, 401, NULL, 4, &resend), "body");
+    EXPECT_NULL_ARG(tw_client_recover(c, url, first, 401, NULL, NULL, 0, NULL), "resend");
+    EXPECT_NULL_ARG(tw_client_recover(NULL, url, first, 401, NULL, NULL, 0, &resend), "client");
+    EXPECT_NULL_ARG(tw_client_recover(c, NULL, first, 401, NULL, NULL, 0, &resend), "url");
+    EXPECT_NULL_ARG(tw_client_recover(c, url, NULL, 401, NULL, NULL, 0, &resend), "authorization");
+    EXPECT_NULL_ARG(tw_client_recover(c, url, first, 401, NULL, NULL, 4, &resend), "body");
+    tw_client_free(c);
+}
+
+/* DPoP: a bound token, a fresh proof per request from tw_client_headers_for and
+ * tw_client_send, an API nonce answered through tw_client_recover, and the
+ * request-independent calls refused with TW_ERR_NEEDS_REQUEST. */
+static void test_dpop(void)
+{
+    ADMIN("/admin/config", "{\"dpop\":\"required\",\"dpop_api_nonce\":\"c-n-1\"}");
+    tw_client *c = mock_client_with("demo-secret", ",\"dpop\":{\"generate\":true}");
+    REQUIRE(c != NULL);
+    char url[256], buf[8192], payload[2048], first[8192];
+    size_t len = 0;
+    snprintf(url, sizeof url, "%s/api/items?x=1", g_base);
+
+    CHECK_STATUS(tw_client_headers(c, buf, sizeof buf, &len), TW_ERR_NEEDS_REQUEST);
+    CHECK_MSG(strstr(tw_last_error(), "tw_client_headers_for") != NULL, "%s", tw_last_error());
+    CHECK_STATUS(tw_client_authorization(c, buf, sizeof buf, &len), TW_ERR_NEEDS_REQUEST);
+    CHECK(strcmp(tw_status_name(TW_ERR_NEEDS_REQUEST), "TW_ERR_NEEDS_REQUEST") == 0);
+
+    char *token = token_of(c);
+    REQUIRE(token != NULL);
+    CHECK(jwt_payload(token, payload, sizeof payload) == 0 && strstr(payload, "\"cnf\":{\"jkt\":"));
+
+    /* tw_client_headers_for: Authorization: DPoP, then the proof, then the static headers. */
+    REQUIRE_STATUS(tw_client_headers_for(c, "GET", url, buf, sizeof buf, &len), TW_OK);
+    CHECK_MSG(strncmp(buf, "Authorization: DPoP ", 20) == 0 && strstr(buf, "\r\nDPoP: ey") &&
+                  strstr(buf, "\r\ntenant-code: T1\r\n"),
+              "%s", buf);
+    snprintf(first, sizeof first, "%s", buf);
+    /* The API asks for its nonce; tw_client_recover learns it and says re-send. */
+    http_resp r;
+    REQUIRE(http_request(g_port, "GET", "/api/items?x=1", first, NULL, &r) == 0);
+    CHECK_MSG(r.status == 401 && strstr(r.raw, "use_dpop_nonce"), "%d %s", r.status, r.raw);
+    char *end = strstr(r.raw, "\r\n\r\n");
+    REQUIRE(end != NULL);
+    end[2] = '\0'; /* the status line and header lines, each ended by CRLF */
+    char *answer = strstr(r.raw, "\r\n") + 2;
+    char authorization[4096];
+    char *eol = strstr(first, "\r\n");
+    REQUIRE(eol != NULL);
+    snprintf(authorization, sizeof authorization, "%.*s", (int)(eol - first - 15), first + 15);
+    int resend = 0;
+    CHECK_STATUS(tw_client_recover(c, url, authorization, 401, answer, NULL, 0, &resend), TW_OK);
+    CHECK(resend == 1);
+    http_resp_free(&r);
+    CHECK(client_stat(c, "invalidations") == 0);
+    /* The re-send carries the nonce and works; the first headers are a replay now. */
+    REQUIRE_STATUS(tw_client_headers_for(c, "GET", url, buf, sizeof buf, &len), TW_OK);
+    CHECK(strncmp(buf, first, (size_t)(eol - first)) == 0); /* the same token */
+    REQUIRE(http_request(g_port, "GET", "/api/items?x=1", buf, NULL, &r) == 0);
+    CHECK_MSG(r.status == 200, "%d %s", r.status, r.body);
+    http_resp_free(&r);
+    REQUIRE(http_request(g_port, "GET", "/api/items?x=1", buf, NULL, &r) == 0);
+    CHECK(r.status == 401);
+    http_resp_free(&r);
+
+    /* tw_client_send signs by itself, on the first try now that the nonce is known. */
+    long long before = mock_stat("api_requests");
+    tw_response *resp = NULL;
+    REQUIRE_STATUS(tw_client_send(c, "DELETE", url, NULL, NULL, 0, &resp), TW_OK);
+    CHECK(tw_response_status(resp) == 200);
+    tw_response_free(resp);
+    CHECK(mock_stat("api_requests") == before + 1);
+    CHECK(mock_stat("token_requests") == 1);
+    free(token);
     tw_client_free(c);
 }
 
@@ -1980,6 +2049,7 @@ static const test_case TESTS[] = {
     {"error_timeout", test_error_timeout},
     {"error_timeout_single_attempt", test_error_timeout_single_attempt},
     {"error_mapping_other", test_error_mapping_other},
+    {"dpop", test_dpop},
 };
 
 int main(int argc, char **argv)

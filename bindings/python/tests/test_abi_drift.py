@@ -248,7 +248,7 @@ def declarations_with(name: str, restype=None, argtypes=None) -> Dict:
                 "tw_client_recover",
                 argtypes=_native.DECLARATIONS["tw_client_recover"][1][:-1] + [ctypes.POINTER(ctypes.c_int64)],
             ),
-            "tw_client_recover parameter 6 is int64 *",
+            "tw_client_recover parameter 8 is int64 *",
         ),
         (lambda: dict(_native.DECLARATIONS, tw_client_evict=(ctypes.c_int32, [])), "tw_client_evict is not declared"),
     ],

@@ -94,7 +94,8 @@ namespace Tokenward
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int tw_client_recover(
-            TokenClientHandle client, byte[] authorization, ushort status, byte[] body, UIntPtr bodyLen, out int resend);
+            TokenClientHandle client, byte[] url, byte[] authorization, ushort status, byte[] headers,
+            byte[] body, UIntPtr bodyLen, out int resend);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern ushort tw_response_status(TokenwardResponseHandle response);

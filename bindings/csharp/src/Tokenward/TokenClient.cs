@@ -170,7 +170,7 @@ namespace Tokenward
             return Current(memo, false).Token;
         }
 
-        /// <summary>The <c>Authorization</c> header value, <c>"Bearer &lt;token&gt;"</c>. Errors as <see cref="GetToken"/>.</summary>
+        /// <summary>The <c>Authorization</c> header value, <c>"Bearer &lt;token&gt;"</c>. Errors as <see cref="GetToken"/>; <see cref="TokenwardNeedsRequestException"/> when the client uses DPoP (use <see cref="GetHeadersFor"/>).</summary>
         public string GetAuthorization()
         {
             Memo memo = _memo;
@@ -185,6 +185,7 @@ namespace Tokenward
         /// Every header to send, in order: <c>Authorization</c> first, then the configured static
         /// headers (e.g. <c>tenant-code</c>, <c>api-version</c>). Immutable and looked up
         /// case-insensitively. Errors as <see cref="GetToken"/>.
+        /// <see cref="TokenwardNeedsRequestException"/> when the client uses DPoP (use <see cref="GetHeadersFor"/>).
         /// </summary>
         public IReadOnlyDictionary<string, string> GetHeaders()
         {
@@ -430,7 +431,9 @@ namespace Tokenward
         /// <summary>
         /// The headers for one request to <paramref name="url"/> by another HTTP client:
         /// <c>Authorization</c> first, then the configured static headers — provided the URL may
-        /// carry them. Blocks like <see cref="GetToken"/>.
+        /// carry them. With DPoP, <c>Authorization: DPoP &lt;token&gt;</c> is followed by
+        /// <c>DPoP: &lt;proof&gt;</c>, made now for exactly this method and URL: use the headers
+        /// for this one request, once. Blocks like <see cref="GetToken"/>.
         /// </summary>
         /// <exception cref="TokenwardForeignOriginException"><see cref="TokenClientOptions.ApiBaseUrls"/> is set and the URL is of another origin (nothing is handed out).</exception>
         /// <exception cref="TokenwardInvalidArgumentException">A malformed method or URL.</exception>
@@ -456,20 +459,23 @@ namespace Tokenward
         }
 
         /// <summary>
-        /// After the API answered a request that carried <paramref name="authorization"/> (from
-        /// <see cref="GetHeadersFor"/>): whether to re-send it once with new headers — the core
-        /// found the token rejected (401, or a GraphQL <c>UNAUTHENTICATED</c> with
-        /// <c>GraphqlAuthErrors</c>) and invalidated it.
+        /// After the API answered a request to <paramref name="url"/> that carried
+        /// <paramref name="authorization"/> (from <see cref="GetHeadersFor"/>): whether to re-send
+        /// it once with new headers — the core found the token rejected (401, or a GraphQL
+        /// <c>UNAUTHENTICATED</c> with <c>GraphqlAuthErrors</c>) and invalidated it, or with DPoP
+        /// the API asked for a nonce it has now given. <paramref name="headers"/> are the answer's
+        /// <c>WWW-Authenticate</c> and <c>DPoP-Nonce</c> as <c>"Name: value\r\n"</c> lines, or null.
         /// </summary>
         /// <exception cref="TokenwardUnauthorizedException">The core refuses a re-send: the API rejects freshly issued tokens.</exception>
-        internal bool Recover(string authorization, int status, byte[] body)
+        internal bool Recover(string url, string authorization, int status, string headers, byte[] body)
         {
             EnsureUsable();
             int resend = 0;
             try
             {
                 NativeMethods.Check(NativeMethods.tw_client_recover(
-                    _handle, NativeMethods.Utf8(authorization, "the Authorization value"), (ushort)status,
+                    _handle, NativeMethods.Utf8(url, "the URL"), NativeMethods.Utf8(authorization, "the Authorization value"),
+                    (ushort)status, NativeMethods.Utf8(headers, "the answer's headers"),
                     body, (UIntPtr)(body == null ? 0 : body.Length), out resend));
                 return resend != 0;
             }
@@ -639,8 +645,22 @@ namespace Tokenward
                 {
                     return new Memo(utf8, token, null, null, 0, 0);
                 }
-                TokenwardHeaders headers = TokenwardHeaders.Parse(NativeMethods.ReadString(
-                    (byte[] buf, UIntPtr cap, out UIntPtr len) => NativeMethods.tw_client_headers(handle, buf, cap, out len)));
+                TokenwardHeaders headers;
+                try
+                {
+                    headers = TokenwardHeaders.Parse(NativeMethods.ReadString(
+                        (byte[] buf, UIntPtr cap, out UIntPtr len) => NativeMethods.tw_client_headers(handle, buf, cap, out len)));
+                }
+                catch (TokenwardNeedsRequestException)
+                {
+                    if (needHeaders)
+                    {
+                        throw;
+                    }
+                    // A DPoP client has no headers outside a request (each carries its own
+                    // proof): the token alone, not kept, so GetHeaders keeps refusing.
+                    return new Memo(utf8, token, null, null, 0, 0);
+                }
                 string authorization = headers.First;
                 memo = new Memo(utf8, token, authorization, headers, freshUntil, usableUntil);
                 if (authorization.Length == token.Length + 7 && authorization.EndsWith(token, StringComparison.Ordinal))

@@ -47,7 +47,7 @@ namespace Tokenward
         /// <summary><c>client_secret_env</c>: read the secret from this environment variable.</summary>
         public string ClientSecretEnv { get; set; }
 
-        /// <summary><c>auth_method</c>: <c>client_secret_post</c> (default), <c>client_secret_basic</c>, <c>private_key_jwt</c> or <c>tls_client_auth</c>.</summary>
+        /// <summary><c>auth_method</c>: <c>client_secret_post</c> (default), <c>client_secret_basic</c>, <c>private_key_jwt</c>, <c>tls_client_auth</c> or <c>client_assertion_file</c>.</summary>
         public string AuthMethod { get; set; }
 
         /// <summary><c>private_key_file</c>: the PEM key for <c>private_key_jwt</c>.</summary>
@@ -55,6 +55,20 @@ namespace Tokenward
 
         /// <summary><c>private_key_id</c>: the <c>kid</c> of that key.</summary>
         public string PrivateKeyId { get; set; }
+
+        /// <summary>
+        /// <c>client_assertion_file</c>: a file holding a signed JWT that the platform writes and
+        /// rotates (Kubernetes projected service-account token, workload identity), sent as the
+        /// client assertion; read anew for every token request. Implies
+        /// <c>auth_method</c> <c>client_assertion_file</c>.
+        /// </summary>
+        public string ClientAssertionFile { get; set; }
+
+        /// <summary>
+        /// <c>dpop</c>: bind tokens to a key with DPoP (RFC 9449). Then every request needs its own
+        /// proof: use <see cref="TokenwardHandler"/> or <see cref="TokenClient.Send"/>.
+        /// </summary>
+        public DpopOptions Dpop { get; set; } = new DpopOptions();
 
         /// <summary><c>scope</c>: space-separated scopes, e.g. <c>"EventsApi read"</c>.</summary>
         public string Scope { get; set; }
@@ -151,6 +165,16 @@ namespace Tokenward
             String(json, "auth_method", AuthMethod);
             String(json, "private_key_file", PrivateKeyFile);
             String(json, "private_key_id", PrivateKeyId);
+            String(json, "client_assertion_file", ClientAssertionFile);
+            if (Dpop != null && Dpop.IsSet)
+            {
+                json.Name("dpop");
+                json.BeginObject();
+                String(json, "key_file", Dpop.KeyFile);
+                Flag(json, "generate", Dpop.Generate);
+                String(json, "alg", Dpop.Alg);
+                json.EndObject();
+            }
             String(json, "scope", Scope);
             String(json, "audience", Audience);
             String(json, "resource", Resource);
@@ -296,6 +320,24 @@ namespace Tokenward
         internal bool IsSet
         {
             get { return CaFile != null || ClientCertFile != null || ClientKeyFile != null; }
+        }
+    }
+
+    /// <summary>The <c>dpop</c> configuration object: a key file or a generated key, and the algorithm.</summary>
+    public sealed class DpopOptions
+    {
+        /// <summary><c>key_file</c>: a PEM private key (PKCS#8 P-256 or RSA, or PKCS#1 RSA).</summary>
+        public string KeyFile { get; set; }
+
+        /// <summary><c>generate</c>: a P-256 key made when the client is created, kept in memory only.</summary>
+        public bool? Generate { get; set; }
+
+        /// <summary><c>alg</c>: <c>ES256</c> (default; P-256 keys), or <c>RS256</c> (default for RSA keys) or <c>PS256</c>.</summary>
+        public string Alg { get; set; }
+
+        internal bool IsSet
+        {
+            get { return KeyFile != null || Generate.HasValue || Alg != null; }
         }
     }
 

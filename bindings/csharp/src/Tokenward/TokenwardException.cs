@@ -42,6 +42,8 @@ namespace Tokenward
         Forbidden = 31,
         /// <summary>The request URL's origin is not one of the configured <c>ApiBaseUrls</c>: nothing was sent and no header was handed out for it. (<c>TW_ERR_FOREIGN_ORIGIN</c>)</summary>
         ForeignOrigin = 32,
+        /// <summary>The client uses DPoP: every request carries its own proof, so <see cref="TokenClient.GetHeaders"/> and <see cref="TokenClient.GetAuthorization"/> cannot serve it; use <see cref="TokenClient.GetHeadersFor"/>, <see cref="TokenClient.Send"/> or <see cref="TokenwardHandler"/>. (<c>TW_ERR_NEEDS_REQUEST</c>)</summary>
+        NeedsRequest = 33,
         /// <summary>A Rust panic was caught at the native boundary (a tokenward bug; please report it). (<c>TW_ERR_PANIC</c>)</summary>
         Panic = 99
     }
@@ -90,6 +92,7 @@ namespace Tokenward
                 case TokenwardStatus.Unauthorized: return new TokenwardUnauthorizedException(message);
                 case TokenwardStatus.Forbidden: return new TokenwardForbiddenException(message);
                 case TokenwardStatus.ForeignOrigin: return new TokenwardForeignOriginException(message);
+                case TokenwardStatus.NeedsRequest: return new TokenwardNeedsRequestException(message);
                 case TokenwardStatus.Panic: return new TokenwardPanicException(message);
                 default: return new TokenwardException(status, message);
             }
@@ -116,6 +119,7 @@ namespace Tokenward
                 case TokenwardStatus.Unauthorized: return "TW_ERR_UNAUTHORIZED";
                 case TokenwardStatus.Forbidden: return "TW_ERR_FORBIDDEN";
                 case TokenwardStatus.ForeignOrigin: return "TW_ERR_FOREIGN_ORIGIN";
+                case TokenwardStatus.NeedsRequest: return "TW_ERR_NEEDS_REQUEST";
                 case TokenwardStatus.Panic: return "TW_ERR_PANIC";
                 default: return "TW_ERR_UNKNOWN";
             }
@@ -278,6 +282,21 @@ namespace Tokenward
         /// <summary>Creates the exception with the native message.</summary>
         public TokenwardForbiddenException(string message)
             : base(TokenwardStatus.Forbidden, message)
+        {
+        }
+    }
+
+    /// <summary>
+    /// The client uses DPoP: every request carries its own proof, made for its method and URL,
+    /// so <see cref="TokenClient.GetHeaders"/> and <see cref="TokenClient.GetAuthorization"/>
+    /// cannot serve it. Use <see cref="TokenClient.GetHeadersFor"/>, <see cref="TokenClient.Send"/>
+    /// or <see cref="TokenwardHandler"/>. Status <c>TW_ERR_NEEDS_REQUEST</c>.
+    /// </summary>
+    public class TokenwardNeedsRequestException : TokenwardException
+    {
+        /// <summary>Creates the exception with the native message.</summary>
+        public TokenwardNeedsRequestException(string message)
+            : base(TokenwardStatus.NeedsRequest, message)
         {
         }
     }

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Net;
 using System.Net.Http;
 using System.Net.Http.Headers;
+using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
 
@@ -23,6 +24,12 @@ namespace Tokenward
     /// invalidates exactly the token the request carried. If the API already rejected a token
     /// issued just before, the core refuses another refresh and <c>SendAsync</c> throws
     /// <see cref="TokenwardUnauthorizedException"/> (no refresh storm).</para>
+    /// <para>With DPoP (<see cref="TokenClientOptions.Dpop"/>) every request, the re-send
+    /// included, carries <c>Authorization: DPoP &lt;token&gt;</c> and a <c>DPoP</c> proof made
+    /// for its own method and URL; when the API asks for a DPoP nonce the core keeps the token
+    /// and the re-send carries the nonce. Redirects the inner handler follows carry the first
+    /// request's proof, which the target refuses: with DPoP, let redirects reach this handler
+    /// (<c>AllowAutoRedirect = false</c>) or use <see cref="TokenClient.Send"/>.</para>
     /// <para>A static header the request already carries is left as the caller set it. Request
     /// content is buffered before the first send so the retry can send the same bytes.
     /// Redirects are followed by the inner handler, below this one.</para>
@@ -33,6 +40,7 @@ namespace Tokenward
     public sealed class TokenwardHandler : DelegatingHandler
     {
         private const string AuthorizationHeader = "Authorization";
+        private const string ProofHeader = "DPoP";
 
         private readonly TokenClient _client;
 
@@ -87,7 +95,7 @@ namespace Tokenward
             bool resend;
             try
             {
-                resend = await RecoverAsync(authorization, (int)response.StatusCode, answer, cancellationToken).ConfigureAwait(false);
+                resend = await RecoverAsync(request, authorization, response, answer, cancellationToken).ConfigureAwait(false);
             }
             catch
             {
@@ -129,14 +137,39 @@ namespace Tokenward
             return Task.Run(() => _client.GetHeadersFor(method, url), cancellationToken);
         }
 
-        private Task<bool> RecoverAsync(string authorization, int status, byte[] answer, CancellationToken cancellationToken)
+        private Task<bool> RecoverAsync(HttpRequestMessage request, string authorization, HttpResponseMessage response, byte[] answer, CancellationToken cancellationToken)
         {
+            string url = request.RequestUri == null ? string.Empty : request.RequestUri.AbsoluteUri;
+            int status = (int)response.StatusCode;
+            string headers = RecoveryHeaders(response);
             if (_client.CachedHeaders != null)
             {
                 // The token is still memoized, so the core has it cached: no fetch, no wait.
-                return Task.FromResult(_client.Recover(authorization, status, answer));
+                return Task.FromResult(_client.Recover(url, authorization, status, headers, answer));
             }
-            return Task.Run(() => _client.Recover(authorization, status, answer), cancellationToken);
+            return Task.Run(() => _client.Recover(url, authorization, status, headers, answer), cancellationToken);
+        }
+
+        /// <summary>The answer's headers the core reads (a DPoP challenge and nonce), as <c>"Name: value\r\n"</c> lines; null when there are none.</summary>
+        private static string RecoveryHeaders(HttpResponseMessage response)
+        {
+            StringBuilder lines = null;
+            foreach (string name in new[] { "WWW-Authenticate", "DPoP-Nonce" })
+            {
+                IEnumerable<string> values;
+                if (!response.Headers.TryGetValues(name, out values))
+                {
+                    continue;
+                }
+                foreach (string value in values)
+                {
+                    if (value.IndexOf('\r') < 0 && value.IndexOf('\n') < 0 && value.IndexOf('\0') < 0)
+                    {
+                        (lines = lines ?? new StringBuilder()).Append(name).Append(": ").Append(value).Append("\r\n");
+                    }
+                }
+            }
+            return lines == null ? null : lines.ToString();
         }
 
         /// <summary>Puts the headers on <paramref name="request"/>; returns the <c>Authorization</c> value it carries.</summary>
@@ -150,6 +183,13 @@ namespace Tokenward
                     request.Headers.Remove(AuthorizationHeader);
                     request.Headers.TryAddWithoutValidation(AuthorizationHeader, header.Value);
                     authorization = header.Value;
+                }
+                else if (string.Equals(header.Key, ProofHeader, StringComparison.OrdinalIgnoreCase))
+                {
+                    // A DPoP proof is made for this one request: the retry's copy still carries
+                    // the first one, which the API would refuse as a replay.
+                    request.Headers.Remove(ProofHeader);
+                    request.Headers.TryAddWithoutValidation(ProofHeader, header.Value);
                 }
                 else if (!request.Headers.Contains(header.Key)
                          && !request.Headers.TryAddWithoutValidation(header.Key, header.Value)

@@ -10,7 +10,7 @@ what the C ABI takes (:mod:`._encoding`).
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 from . import _native
 from ._encoding import Body, body_bytes, c_string, describe_url, encode, header_pairs, json_default, parse_headers
@@ -22,6 +22,9 @@ from ._response import Response
 __all__ = ["Body", "Client", "EventCallback"]
 
 _monotonic_ns = monotonic_ns
+
+#: The answer headers the core reads when an adapter reports an answer (lower case).
+_RECOVERY_HEADERS = ("www-authenticate", "dpop-nonce")
 
 
 class Client(MemoizedClient):
@@ -111,7 +114,8 @@ class Client(MemoizedClient):
         return self._load(False)[0]
 
     def authorization(self) -> str:
-        """The ``Authorization`` header value, ``"Bearer <token>"``."""
+        """The ``Authorization`` header value, ``"Bearer <token>"``. Raises
+        :class:`NeedsRequestError` when the client uses DPoP (use :meth:`headers_for`)."""
         memo = self._memo
         if memo is not None and _monotonic_ns() < memo[1]:
             return memo[3]
@@ -119,7 +123,8 @@ class Client(MemoizedClient):
 
     def headers(self) -> Dict[str, str]:
         """Every header to send: ``Authorization`` first, then the configured static ones
-        (e.g. ``tenant-code``, ``api-version``). A new dict on each call."""
+        (e.g. ``tenant-code``, ``api-version``). A new dict on each call. Raises
+        :class:`NeedsRequestError` when the client uses DPoP (use :meth:`headers_for`)."""
         memo = self._memo
         if memo is not None and _monotonic_ns() < memo[1]:
             return memo[4].copy()
@@ -256,6 +261,10 @@ class Client(MemoizedClient):
         """The headers for one request to ``url`` by another HTTP client: ``Authorization``
         first, then the configured static headers — provided ``url`` may carry them.
 
+        With DPoP, ``Authorization: DPoP <token>`` is followed by ``DPoP: <proof>``, a proof
+        made now for exactly this ``method`` and ``url``: use the headers for this one
+        request, once.
+
         Raises :class:`ForeignOriginError` when ``api_base_urls`` is configured and ``url``
         is of another origin (nothing is handed out), :class:`InvalidArgumentError` for a
         malformed method or URL, and the token fetch's errors. Blocks like :meth:`token`.
@@ -269,15 +278,37 @@ class Client(MemoizedClient):
             self._exit()
         return parse_headers(text)
 
-    def _recover(self, authorization: str, status: int, body: Optional[bytes]) -> bool:
-        """After the API answered a request that carried ``authorization`` (from
-        :meth:`headers_for`): whether to re-send it once with new headers (the core found
-        the token rejected — 401, or a GraphQL ``UNAUTHENTICATED`` with
-        ``graphql_auth_errors`` — and invalidated it). Raises :class:`UnauthorizedError`
-        when the core refuses: the API rejects freshly issued tokens."""
+    def _recover(
+        self,
+        url: str,
+        authorization: str,
+        status: int,
+        headers: Iterable[Tuple[str, str]],
+        body: Optional[bytes],
+    ) -> bool:
+        """After the API answered a request to ``url`` that carried ``authorization`` (from
+        :meth:`headers_for`): whether to re-send it once with new headers — the core found
+        the token rejected (401, or a GraphQL ``UNAUTHENTICATED`` with
+        ``graphql_auth_errors``) and invalidated it, or with DPoP the API asked for a nonce
+        (``WWW-Authenticate: DPoP error="use_dpop_nonce"``) it has now given. ``headers``
+        are the answer's; only ``WWW-Authenticate`` and ``DPoP-Nonce`` are passed on (the
+        core remembers the nonce). Raises :class:`UnauthorizedError` when the core refuses:
+        the API rejects freshly issued tokens."""
+        lines = "".join(
+            f"{name}: {value}\r\n"
+            for name, value in headers
+            if name.lower() in _RECOVERY_HEADERS and "\r" not in value and "\n" not in value
+        )
         handle = self._enter()
         try:
-            resend = _native.recover(handle, encode(authorization), status, body)
+            resend = _native.recover(
+                handle,
+                c_string(url, "URL"),
+                encode(authorization),
+                status,
+                encode(lines) if lines else None,
+                body,
+            )
             if resend:
                 # The core invalidated the token (or found it already replaced): the memo,
                 # which may hold it, must not answer with it again.

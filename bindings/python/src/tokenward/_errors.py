@@ -15,6 +15,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidClientError",
     "InvalidScopeError",
+    "NeedsRequestError",
     "NetworkError",
     "OAuthError",
     "PanicError",
@@ -169,6 +170,16 @@ class ForeignOriginError(InvalidArgumentError):
     status_name = "TW_ERR_FOREIGN_ORIGIN"
 
 
+class NeedsRequestError(Error):
+    """The client uses DPoP: every request carries its own proof, made for its method and
+    URL, so :meth:`tokenward.Client.headers` and :meth:`tokenward.Client.authorization`
+    cannot serve it. Use :meth:`tokenward.Client.headers_for`, :meth:`tokenward.Client.request`
+    or the ``requests``/``httpx`` adapters."""
+
+    status = 33
+    status_name = "TW_ERR_NEEDS_REQUEST"
+
+
 class PanicError(Error):
     """A Rust panic was caught at the native boundary (a tokenward bug; please report it)."""
 
@@ -201,6 +212,7 @@ _BY_STATUS: Dict[int, Type[Error]] = {
         UnauthorizedError,
         ForbiddenError,
         ForeignOriginError,
+        NeedsRequestError,
         PanicError,
     )
     if cls.status is not None

@@ -31,6 +31,7 @@ from typing import Dict, Optional, Tuple
 
 from . import _native
 from ._encoding import parse_headers
+from ._errors import NeedsRequestError
 from ._handle import NativeClient
 from ._native import ClientHandle
 
@@ -153,7 +154,14 @@ def _read(handle: ClientHandle, with_headers: bool) -> Memo:
         token, fresh_ns, usable_ns = _native.read_token_window(handle)
         if usable_ns == 0 and not with_headers:
             return (token, 0, 0, "", {}, started)
-        headers = parse_headers(_native.client_headers(handle))
+        try:
+            headers = parse_headers(_native.client_headers(handle))
+        except NeedsRequestError:
+            if with_headers:
+                raise
+            # A DPoP client has no headers outside a request (each carries its own proof):
+            # the token alone, not kept, so headers() and authorization() keep refusing.
+            return (token, 0, 0, "", {}, started)
         authorization = next(iter(headers.values()), "")
         if authorization.rpartition(" ")[2] == token:
             break

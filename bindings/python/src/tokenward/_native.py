@@ -212,7 +212,7 @@ DECLARATIONS: Dict[str, Tuple[Any, List[Any]]] = {
     # NULs included: the length travels separately).
     "tw_client_recover": (
         c_int32,
-        [ClientHandle, c_char_p, c_uint16, c_char_p, c_size_t, POINTER(c_int)],
+        [ClientHandle, c_char_p, c_char_p, c_uint16, c_char_p, c_char_p, c_size_t, POINTER(c_int)],
     ),
     "tw_client_invalidate": (c_int32, [ClientHandle, c_char_p]),
     "tw_client_set_client_secret": (c_int32, [ClientHandle, c_char_p]),
@@ -408,13 +408,22 @@ def send(
     return response, status, data
 
 
-def recover(handle: ClientHandle, authorization: bytes, status: int, body: Optional[bytes]) -> bool:
+def recover(
+    handle: ClientHandle,
+    url: bytes,
+    authorization: bytes,
+    status: int,
+    headers: Optional[bytes],
+    body: Optional[bytes],
+) -> bool:
     """``tw_client_recover``: whether to re-send after this answer (the token it carried was
-    rejected and invalidated). Raises :class:`UnauthorizedError` when the core refuses a
-    re-send (the API rejects freshly issued tokens)."""
+    rejected and invalidated, or with DPoP the API asked for the nonce it has now given).
+    ``headers`` are the answer's ``"Name: value\\r\\n"`` lines the core reads. Raises
+    :class:`UnauthorizedError` when the core refuses a re-send (the API rejects freshly
+    issued tokens)."""
     resend = c_int(0)
     length = 0 if body is None else len(body)
-    check(lib.tw_client_recover(handle, authorization, status, body, length, byref(resend)))
+    check(lib.tw_client_recover(handle, url, authorization, status, headers, body, length, byref(resend)))
     return bool(resend.value)
 
 

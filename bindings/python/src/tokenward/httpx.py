@@ -47,6 +47,11 @@ class BearerAuth(_httpx.Auth):
     already rejected a token issued just before, the core refuses another refresh and
     :class:`tokenward.UnauthorizedError` is raised (no refresh storm).
 
+    With DPoP (``dpop`` configured) every request, the re-send included, carries
+    ``Authorization: DPoP <token>`` and a ``DPoP`` proof made for its own method and URL;
+    when the API asks for a DPoP nonce (``WWW-Authenticate: DPoP error="use_dpop_nonce"``)
+    the core keeps the token and the re-send carries the nonce.
+
     A static header (e.g. ``tenant-code``) the request already carries is left as the
     caller set it. The request body is read up front so it can be re-sent intact.
     Redirects are followed by httpx itself, which drops ``Authorization`` on another
@@ -61,7 +66,9 @@ class BearerAuth(_httpx.Auth):
     @staticmethod
     def _apply(request: _httpx.Request, headers: Dict[str, str]) -> None:
         for name, value in headers.items():
-            if name.lower() == "authorization":
+            # Authorization and a DPoP proof are made for this request: always replaced
+            # (the re-sent request still carries the first ones; a proof is good only once).
+            if name.lower() in ("authorization", "dpop"):
                 request.headers[name] = value
             elif name not in request.headers:
                 request.headers[name] = value
@@ -72,14 +79,19 @@ class BearerAuth(_httpx.Auth):
     def auth_flow(self, request: _httpx.Request) -> Generator[_httpx.Request, _httpx.Response, None]:
         self._apply(request, self._headers(request))
         response = yield request
-        authorization = request.headers.get("Authorization")
+        # The request that got this answer: after redirects httpx followed, the last one
+        # (re-sent as such: a DPoP proof is bound to its URL).
+        sent = response.request
+        authorization = sent.headers.get("Authorization")
         if authorization is None:
             return
         body = response.read() if _json_200(response) else None
-        if not self.client._recover(authorization, response.status_code, body):
+        if not self.client._recover(
+            str(sent.url), authorization, response.status_code, response.headers.multi_items(), body
+        ):
             return
-        self._apply(request, self._headers(request))
-        yield request
+        self._apply(sent, self._headers(sent))
+        yield sent
 
     async def async_auth_flow(
         self, request: _httpx.Request
@@ -94,20 +106,25 @@ class BearerAuth(_httpx.Auth):
             headers = await _in_thread(lambda: self._headers(request))
         self._apply(request, headers)
         response = yield request
-        authorization = request.headers.get("Authorization")
+        sent = response.request
+        authorization = sent.headers.get("Authorization")
         if authorization is None:
             return
         body = await response.aread() if _json_200(response) else None
         status = response.status_code
+        url = str(sent.url)
+        answer = response.headers.multi_items()
         if self.client._cached_headers() is not None:
             # The token is still memoized, so the core has it cached: no fetch, no wait.
-            resend = self.client._recover(authorization, status, body)
+            resend = self.client._recover(url, authorization, status, answer, body)
         else:
-            resend = await _in_thread(lambda: self.client._recover(authorization, status, body))
+            resend = await _in_thread(
+                lambda: self.client._recover(url, authorization, status, answer, body)
+            )
         if not resend:
             return
-        self._apply(request, await _in_thread(lambda: self._headers(request)))
-        yield request
+        self._apply(sent, await _in_thread(lambda: self._headers(sent)))
+        yield sent
 
 
 _T = TypeVar("_T")

@@ -63,6 +63,11 @@ class BearerAuth(AuthBase):
     If the API already rejected a token issued just before, the core refuses another
     refresh and :class:`tokenward.UnauthorizedError` is raised (no refresh storm).
 
+    With DPoP (``dpop`` configured) every request, the re-send included, carries
+    ``Authorization: DPoP <token>`` and a ``DPoP`` proof made for its own method and URL;
+    when the API asks for a DPoP nonce (``WWW-Authenticate: DPoP error="use_dpop_nonce"``)
+    the core keeps the token and the re-send carries the nonce.
+
     A static header (e.g. ``tenant-code``) the request already carries is left as the
     caller set it. A streamed body that cannot be rewound (a generator) is not re-sent:
     the answer is returned. Redirects are followed by ``requests`` itself, which drops
@@ -86,7 +91,9 @@ class BearerAuth(AuthBase):
     @staticmethod
     def _apply(request: _requests.PreparedRequest, headers: "dict[str, str]") -> None:
         for name, value in headers.items():
-            if name.lower() == "authorization":
+            # Authorization and a DPoP proof are made for this request: always replaced
+            # (a re-sent copy still carries the first ones; a proof is good only once).
+            if name.lower() in ("authorization", "dpop"):
                 request.headers[name] = value
             else:
                 request.headers.setdefault(name, value)
@@ -100,7 +107,9 @@ class BearerAuth(AuthBase):
             # Not our header (e.g. stripped on a cross-origin redirect): nothing to refresh.
             return response
         answer = response.content if _json_200(response) and not kwargs.get("stream") else None
-        if not self.client._recover(authorization, response.status_code, answer):
+        if not self.client._recover(
+            request.url or "", authorization, response.status_code, response.headers.items(), answer
+        ):
             return response
         body = request.body
         if body is not None and not isinstance(body, (bytes, str)):
