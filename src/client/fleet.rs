@@ -9,7 +9,9 @@
 //!   written), fetches, writes the entry for the token's remaining lifetime and releases;
 //! - a process that finds the lock taken waits — polling, for at most the request timeout,
 //!   which is also the lock's lifetime, so a lock whose owner died has lapsed by then — for
-//!   the entry to appear, then adopts it (or takes the lapsed lock itself).
+//!   the entry to appear, then adopts it (or takes the lapsed lock itself). A lock still
+//!   taken when that wait ends belongs to a process that took it since; its fetch is waited
+//!   for too, once, rather than fetched alongside.
 //!
 //! A DPoP client shares only with processes holding the same DPoP key (`dpop.key_file`):
 //! the key's thumbprint is part of every entry name, and adopted tokens are DPoP-bound.
@@ -262,7 +264,8 @@ impl Fleet {
         }
         let keys = Arc::clone(&self.keys.lock());
         let name = self.entry_name(&keys, slot);
-        let wait_until = Instant::now() + self.request_timeout;
+        let mut wait_until = Instant::now() + self.request_timeout;
+        let mut extended = false;
         let mut pause = FIRST_POLL;
         let mut waited = false;
         loop {
@@ -283,8 +286,14 @@ impl Fleet {
                 self.lock_waits.fetch_add(1, Ordering::Relaxed);
             }
             let now = Instant::now();
-            if now >= wait_until {
-                // The owner neither finished nor let its lock lapse in time.
+            if now >= wait_until && !extended {
+                // The owner this wait began with has finished or its lock has lapsed by now (a
+                // fetch cannot outlast the request timeout), so the lock is held by a process
+                // that took it since: wait for its fetch too, once.
+                extended = true;
+                wait_until = now + self.request_timeout;
+            } else if now >= wait_until {
+                // Neither owner finished nor let its lock lapse in time.
                 self.misses.fetch_add(1, Ordering::Relaxed);
                 return direct();
             }
@@ -470,4 +479,91 @@ fn material(config: &Config) -> Result<Zeroizing<Vec<u8>>> {
             Zeroizing::new(digest.as_ref().to_vec())
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+
+    use super::*;
+
+    /// A store whose fetch lock is always held by another process, and whose entry appears
+    /// `appears_after` from creation: a waiter's deadline can pass while that owner fetches.
+    struct HeldElsewhere {
+        created: Instant,
+        appears_after: Duration,
+        value: Arc<StdMutex<Option<Vec<u8>>>>,
+    }
+
+    impl Store for HeldElsewhere {
+        fn read(&self, _: &str) -> StoreResult<Option<store::Stored>> {
+            if self.created.elapsed() < self.appears_after {
+                return Ok(None);
+            }
+            Ok(self
+                .value
+                .lock()
+                .unwrap()
+                .clone()
+                .map(|value| store::Stored {
+                    value,
+                    remaining: Duration::from_secs(3000),
+                }))
+        }
+        fn write(&self, _: &str, _: &[u8], _: Duration) -> StoreResult<()> {
+            Ok(())
+        }
+        fn delete_if(&self, _: &str, _: &[u8]) -> StoreResult<bool> {
+            Ok(false)
+        }
+        fn try_lock(&self, _: &str, _: Duration) -> StoreResult<Option<StoreLock>> {
+            Ok(None)
+        }
+        fn fork_locks<'a>(&'a self, _: &mut dyn FnMut(&'a dyn ForkLock)) {}
+        fn forget_inherited_work(&self) {}
+    }
+
+    #[test]
+    fn a_lock_taken_again_while_waiting_is_waited_for_once_more() {
+        let request_timeout = Duration::from_millis(100);
+        let value = Arc::new(StdMutex::new(None));
+        let store = HeldElsewhere {
+            created: Instant::now(),
+            // After the first wait's deadline, before the second one's.
+            appears_after: request_timeout + request_timeout / 2,
+            value: Arc::clone(&value),
+        };
+        let fleet = Fleet {
+            store: Box::new(store),
+            url: StoreUrl::parse("file:///nonexistent/tokenward-unit").unwrap(),
+            base: vec!["unit".into()],
+            token_type: TokenType::Bearer,
+            keys: Mutex::new(Arc::new(Keys::derive(b"unit secret"))),
+            request_timeout,
+            health: Mutex::new(Health::default()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            lock_waits: AtomicU64::new(0),
+        };
+        let slot = crate::TokenRequest::new().key().clone();
+        let keys = Arc::clone(&fleet.keys.lock());
+        let name = fleet.entry_name(&keys, &slot);
+        let record = Record {
+            token: crate::secret::Secret::new("shared-token"),
+            granted_scope: None,
+            lifetime: Duration::from_secs(3600),
+        };
+        *value.lock().unwrap() = keys.seal(&name, &record);
+
+        let fetches = AtomicU64::new(0);
+        let fetch = |_: Instant| -> Result<Fetched> {
+            fetches.fetch_add(1, Ordering::Relaxed);
+            Err(Error::config("the test fetches nothing"))
+        };
+        let (got, source) = fleet.obtain(&slot, None, &fetch, &Events::default());
+        assert!(matches!(source, Source::SharedCache), "adopted");
+        assert_eq!(got.unwrap().value.expose(), "shared-token");
+        assert_eq!(fetches.load(Ordering::Relaxed), 0, "no fetch alongside");
+    }
 }
