@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of tokenward on this machine: Rust (format, lints, unit and integration
-# tests against the mock IdP), the generated C header's freshness, then the C, Python and
-# C# bindings against the same mock. Installs what the binding tests need when missing.
+# tests against the mock IdP, the loom model of the cache), the generated C header's
+# freshness, then the C, Python and C# bindings against the same mock. Installs what the
+# binding tests need when missing.
 # Exits non-zero on the first failing suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,11 @@ fi
 
 step "Rust tests"
 cargo test --workspace
+
+# The cache's concurrency core under the loom model checker (src/cache/loom_model.rs). Its
+# own target directory: `--cfg loom` would otherwise invalidate the normal build.
+step "loom model of the cache (RUSTFLAGS=--cfg loom)"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$root/target/loom" cargo test --release --lib loom
 
 export TOKENWARD_LIBRARY="$root/target/release/libtokenward.so"
 export TOKENWARD_STATIC_LIBRARY="$root/target/release/libtokenward.a"

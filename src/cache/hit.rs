@@ -1,13 +1,29 @@
 //! The hot path: a cache hit without the shared lock, through per-thread token copies.
+//!
+//! Why: with one shared lock and one shared `Arc`, two threads hitting the cache bounce the
+//! lock word and the reference count between cores (~280 ns a hit). A hit here reads only
+//! the cache's `published` serial, which changes once per token, and clones an `Arc` no
+//! other thread touches.
+//!
+//! Each thread keeps up to [`LOCAL_ENTRIES`] copies, at most one per token. A copy costs one
+//! allocation, so it is made only into a free entry: an empty one, or one whose token is no
+//! longer fresh or no longer published by its cache (replaced, evicted, or the client
+//! dropped). An entry whose token is still live is never evicted for another: a thread that
+//! uses more clients than it has entries serves the others through the lock, without
+//! allocating, instead of copying tokens in a circle (each copy would evict one that is
+//! needed again a few calls later). So a thread makes at most one copy per token, whatever
+//! the number of clients it uses, and entries free themselves as tokens are refreshed.
 
 #![forbid(unsafe_code)]
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use super::clock::{coarse_now, Nanos};
 use super::TokenCache;
 use crate::oauth::AccessToken;
+use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::thread_local;
 
 pub(super) const HIT_SHARDS: usize = 8;
 
@@ -15,40 +31,51 @@ pub(super) const HIT_SHARDS: usize = 8;
 #[derive(Default)]
 pub(super) struct ShardedCount(pub(super) AtomicU64);
 
-/// Per thread: private copies of the default tokens of the clients it used last.
-///
-/// Why: with one shared lock and one shared `Arc`, two threads hitting the cache bounce
-/// the lock word and the reference count between cores (~280 ns a hit). A hit here only
-/// reads `published`, which changes once per token, and clones an `Arc` no other thread
-/// touches. A copy is made once per thread and token (one allocation), then reused.
-pub(super) struct LocalTokens {
-    pub(super) entries: [Option<LocalToken>; LOCAL_ENTRIES],
-    pub(super) next: usize,
-    pub(super) shard: usize,
-}
-
-pub(super) struct LocalToken {
-    pub(super) token: AccessToken,
-    /// `token`'s fresh-until point on the coarse clock, as its slot computed it.
-    pub(super) fresh_until: Nanos,
-}
-
+/// How many tokens a thread keeps private copies of.
 pub(super) const LOCAL_ENTRIES: usize = 4;
 
-pub(super) static NEXT_SHARD: AtomicU64 = AtomicU64::new(0);
+/// Per thread: private copies of the default tokens of (up to four of) the clients it uses.
+struct LocalTokens {
+    entries: [Option<LocalToken>; LOCAL_ENTRIES],
+    /// Which of the cache's hit counters this thread adds to.
+    shard: usize,
+}
+
+struct LocalToken {
+    /// Kept inline so that a lookup touches only this table until it finds its entry.
+    serial: u64,
+    /// `token`'s fresh-until point on the coarse clock, as its slot computed it.
+    fresh_until: Nanos,
+    /// Where the cache this copy came from publishes its current serial: the entry is free
+    /// again once that is another serial (the cache publishes 0 when it drops).
+    published: Arc<AtomicU64>,
+    token: AccessToken,
+}
+
+impl LocalTokens {
+    /// The entry a new copy may go into, if any (see the module docs).
+    fn free_entry(&self, now: Nanos) -> Option<usize> {
+        self.entries.iter().position(|entry| match entry {
+            None => true,
+            Some(e) => now >= e.fresh_until || e.published.load(Ordering::Relaxed) != e.serial,
+        })
+    }
+}
+
+static NEXT_SHARD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 thread_local! {
     static LOCAL: RefCell<LocalTokens> = RefCell::new(LocalTokens {
         entries: [None, None, None, None],
-        next: 0,
-        shard: NEXT_SHARD.fetch_add(1, Ordering::Relaxed) as usize % HIT_SHARDS,
+        shard: NEXT_SHARD.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % HIT_SHARDS,
     });
 }
 
 impl TokenCache {
     /// The hot path: the default slot's token if it is fresh by the coarse clock (see
-    /// `clock.rs`); `None` means "ask `lookup`". Usually lock-free: this thread's private
-    /// copy of the token, if it is still the published one (see `LocalTokens`).
+    /// `clock.rs`); `None` means "ask `lookup`". Lock-free when this thread holds a copy of
+    /// the token the cache publishes; otherwise one lock, and a copy for next time if this
+    /// thread has a free entry. Never allocates except to make that copy.
     #[inline]
     pub(crate) fn fresh_default(&self) -> Option<AccessToken> {
         let now = coarse_now();
@@ -57,11 +84,13 @@ impl TokenCache {
             // `try_with`: during thread teardown the thread-local may be gone; use the lock.
             let hit = LOCAL.try_with(|local| {
                 let local = local.borrow();
+                // The serial check is what keeps an evicted or replaced token from being
+                // served: a copy is used only while its cache still publishes its serial.
                 let found = local
                     .entries
                     .iter()
                     .flatten()
-                    .find(|e| e.token.serial() == published && now < e.fresh_until)?;
+                    .find(|e| e.serial == published && now < e.fresh_until)?;
                 self.fast_hits[local.shard]
                     .0
                     .fetch_add(1, Ordering::Relaxed);
@@ -81,17 +110,14 @@ impl TokenCache {
         };
         let _ = LOCAL.try_with(|local| {
             let mut local = local.borrow_mut();
-            let at = local.next;
-            local.next = (at + 1) % LOCAL_ENTRIES;
-            // An empty or expired entry if there is one, else the next in turn.
-            let stale = local
-                .entries
-                .iter()
-                .position(|e| e.as_ref().is_none_or(|e| now >= e.fresh_until));
-            local.entries[stale.unwrap_or(at)] = Some(LocalToken {
-                token: token.private_copy(),
-                fresh_until,
-            });
+            if let Some(at) = local.free_entry(now) {
+                local.entries[at] = Some(LocalToken {
+                    serial: token.serial(),
+                    fresh_until,
+                    published: Arc::clone(&self.published),
+                    token: token.private_copy(),
+                });
+            }
         });
         Some(token)
     }
