@@ -5,9 +5,10 @@ namespace Tokenward
 {
     /// <summary>
     /// The configuration of a <see cref="TokenClient"/>: one property per JSON configuration key
-    /// of the native core (DESIGN.md §5), in PascalCase. A property left null is not sent, so
-    /// the core's default applies; every value is validated by the core when the client is
-    /// created (<see cref="TokenwardConfigException"/> names the offending key).
+    /// of the native core (the README's configuration table), in PascalCase. A property left
+    /// null is not sent, so the core's default applies; every value is validated by the core
+    /// when the client is created (<see cref="TokenwardConfigException"/> names the offending
+    /// key).
     /// </summary>
     /// <example>
     /// <code>
@@ -110,7 +111,7 @@ namespace Tokenward
         /// <summary><c>graphql_auth_errors</c>: treat an HTTP 200 GraphQL <c>UNAUTHENTICATED</c> error like a 401 in <see cref="TokenClient.Send"/>.</summary>
         public bool? GraphqlAuthErrors { get; set; }
 
-        /// <summary><c>max_response_bytes</c>: size cap of token responses.</summary>
+        /// <summary><c>max_response_bytes</c>: the largest API response body <see cref="TokenClient.Send"/> reads (16 MiB when unset). Token responses have their own fixed 1 MiB cap.</summary>
         public long? MaxResponseBytes { get; set; }
 
         /// <summary>The endpoint and client id, never the secret.</summary>

@@ -3,8 +3,8 @@ using System;
 namespace Tokenward
 {
     /// <summary>
-    /// The native status codes (<c>tw_status</c>, DESIGN.md §6). Values are fixed forever; new
-    /// ones are appended.
+    /// The native status codes (<c>tw_status</c>, docs/design.md "Errors"). Values are fixed
+    /// forever; new ones are appended.
     /// </summary>
     public enum TokenwardStatus
     {
