@@ -27,12 +27,26 @@
 /**
  * An OAuth client with its token cache. Opaque. Thread-safe: share one handle between all
  * threads. Create with `tw_client_new` or `tw_client_from_env`; free with `tw_client_free`.
+ *
+ * Every call checks a tag inside the handle first, so a handle that was already freed or a
+ * pointer that is not a `tw_client` most likely gets `TW_ERR_INVALID_ARGUMENT` instead of
+ * undefined behaviour. This is a best-effort safety net, not a licence: freed handles are
+ * recognised reliably only until 1024 more clients have been freed, and an arbitrary
+ * pointer may still crash.
  */
 typedef struct tw_client tw_client;
 
 /**
+ * The result of `tw_client_diagnose`. Opaque and immutable (any thread may read it); the
+ * caller frees it with `tw_diagnosis_free`. Carries the same best-effort tag as
+ * `tw_client`: a freed diagnosis passed back most likely gets `TW_ERR_INVALID_ARGUMENT`.
+ */
+typedef struct tw_diagnosis tw_diagnosis;
+
+/**
  * An API response. Opaque; owned by the caller, who frees it with `tw_response_free`.
- * Immutable, so it may be read from any thread.
+ * Immutable, so it may be read from any thread. Carries the same best-effort tag as
+ * `tw_client`: a freed response passed back most likely gets `TW_ERR_INVALID_ARGUMENT`.
  */
 typedef struct tw_response tw_response;
 
@@ -152,6 +166,12 @@ typedef void (*tw_event_fn)(void *user_data, const struct tw_event *event);
 #define TW_ERR_FORBIDDEN 31
 
 /**
+ * The request URL's origin is not one of the configured `api_base_urls`; nothing was sent
+ * and no header was handed out for it.
+ */
+#define TW_ERR_FOREIGN_ORIGIN 32
+
+/**
  * A Rust panic was caught at the boundary (a tokenward bug; please report it).
  */
 #define TW_ERR_PANIC 99
@@ -185,6 +205,12 @@ typedef void (*tw_event_fn)(void *user_data, const struct tw_event *event);
  * A token was evicted by `tw_client_invalidate`.
  */
 #define TW_EVENT_INVALIDATED 6
+
+/**
+ * A configuration problem that does not stop the client (a credential file readable by
+ * group or others). Delivered once, to the first callback registered.
+ */
+#define TW_EVENT_WARNING 7
 
 #ifdef __cplusplus
 extern "C" {
@@ -231,8 +257,10 @@ tw_status tw_client_new(const char *config_json, struct tw_client **out);
 tw_status tw_client_from_env(const char *prefix, struct tw_client **out);
 
 /**
- * Free a client. NULL is fine. Must not be called twice, nor while another thread still
- * uses the handle. After it returns, the event callback is never called again.
+ * Free a client. NULL is fine. Must not be called while another thread still uses the
+ * handle. After it returns, the event callback is never called again. Freeing a handle
+ * twice, or a pointer that is not a `tw_client`, is most likely detected and ignored (see
+ * `tw_client`; `tw_last_error` says so) — do not rely on it.
  */
 void tw_client_free(struct tw_client *client);
 
@@ -281,6 +309,37 @@ tw_status tw_client_authorization(struct tw_client *client, char *buf, size_t ca
 tw_status tw_client_headers(struct tw_client *client, char *buf, size_t cap, size_t *len);
 
 /**
+ * Copy the headers for one request to `url` into `buf` as `"Name: value\r\n"` lines,
+ * `Authorization` first, then the configured static headers (buffer protocol as for
+ * `tw_client_token`) — for adapters of other HTTP clients, which attach them and nothing
+ * else. `method` is the request's method (an RFC 9110 token, e.g. `"GET"`), `url` its
+ * absolute URL; both NUL-terminated UTF-8.
+ *
+ * Errors: `TW_ERR_FOREIGN_ORIGIN` when `api_base_urls` is set and `url` is of another origin
+ * (nothing is written: the token must not go there); `TW_ERR_INVALID_ARGUMENT` for a
+ * malformed method or URL, or plain http other than to loopback with `allow_http`; any
+ * `TW_ERR_*` of the token fetch. Blocks like `tw_client_token`.
+ */
+tw_status tw_client_headers_for(struct tw_client *client, const char *method, const char *url, char *buf, size_t cap, size_t *len);
+
+/**
+ * Report how the API answered a request that carried `authorization` (the `Authorization`
+ * value `tw_client_headers_for` gave, NUL-terminated), so that an adapter recovers as
+ * `tw_client_send` does. `body` (NULL with `body_len` 0 when not at hand) is read only with
+ * `graphql_auth_errors`.
+ *
+ * `*resend` receives 1 when the answer rejected the token (HTTP 401, or with
+ * `graphql_auth_errors` a 200 whose `errors[].extensions.code` is `UNAUTHENTICATED`) and
+ * the token was invalidated: re-send the request once with headers from
+ * `tw_client_headers_for`, and return a second rejection to the caller. 0 otherwise.
+ * Returns `TW_ERR_UNAUTHORIZED` (with `*resend` 0) when the rejected token was issued after
+ * the API had rejected another one less than `error_cooldown` ago: do not re-send, the API
+ * rejects freshly issued tokens (`tw_last_error` says what to check). May block on a token
+ * fetch when the rejected token is no longer cached.
+ */
+tw_status tw_client_recover(struct tw_client *client, const char *authorization, uint16_t status, const uint8_t *body, size_t body_len, int *resend);
+
+/**
  * Evict `token` if it is the cached one (call it with the token an API rejected with 401;
  * a token that is no longer current is ignored, so many such calls cause one refresh).
  * `token` NULL evicts every cached token. Never blocks on the network.
@@ -304,32 +363,112 @@ tw_status tw_client_stats(struct tw_client *client, char *buf, size_t cap, size_
  * Register `callback` for events (NULL unregisters). It may run on a library thread,
  * must return quickly, must not throw, and must not call back into this client. When this
  * call returns, a previously registered callback is not running and will not run again.
+ * The first callback registered receives the configuration's `TW_EVENT_WARNING` events
+ * during this call, on the calling thread (each once per client).
  */
 tw_status tw_client_set_event_callback(struct tw_client *client, tw_event_fn callback, void *user_data);
 
 /**
+ * Copy the client's health as JSON into `buf` (buffer protocol as for `tw_client_token`):
+ * `{"state":"ok"|"degraded"|"failing","remaining_ms":n|null,"next_refresh_ms":n|null,
+ * "consecutive_failures":n,"last_error":{"kind":"…","message":"…","http_status":n|null}|null}`.
+ *
+ * `ok`: a usable token is cached and the last fetch succeeded (or nothing was fetched or
+ * failed yet); `degraded`: a usable token is served while refreshes fail; `failing`: no
+ * usable token and the last fetch failed. Reads memory only: no network call, no refresh
+ * started, never blocks on I/O. The JSON's length can change between calls (the numbers
+ * move), so retry on `TW_ERR_BUFFER_TOO_SMALL` with the new `*len`.
+ */
+tw_status tw_client_health(struct tw_client *client, char *buf, size_t cap, size_t *len);
+
+/**
+ * Diagnose the client's setup: configuration → DNS → TCP → proxy → TLS → clock → token
+ * request → token sanity → (optionally) one API call, each check passing, warning or
+ * failing with its cause and fix.
+ *
+ * `options_json`: NULL or a JSON object, `{"probe": "https://api.example.com/v1/ping"}` to
+ * also call that URL once (GET) with the token and configured headers. On success `*out`
+ * receives a diagnosis to read with `tw_diagnosis_json` / `tw_diagnosis_status` and free
+ * with `tw_diagnosis_free` — success means the diagnosis ran, whatever it found. On failure
+ * (`TW_ERR_INVALID_ARGUMENT` for bad options) `*out` is NULL.
+ *
+ * Blocks while it talks to the identity provider (each step bounded by the configured
+ * timeouts). Leaves the client's cache alone: it sends its own token request (and one with
+ * the other of client_secret_post/client_secret_basic when the first is refused), without
+ * retries.
+ */
+tw_status tw_client_diagnose(struct tw_client *client, const char *options_json, struct tw_diagnosis **out);
+
+/**
+ * Copy the diagnosis as JSON into `buf` (buffer protocol as for `tw_client_token`; the
+ * value never changes, so a size query followed by a copy is enough):
+ * `{"ok":bool,"error_kind":"…"|null,"verdict":"<one line>","checks":[{"id","title",
+ * "status":"pass"|"warn"|"fail"|"skip","summary","details":[…],"cause","fix","error_kind",
+ * "http_status","elapsed_ms","facts":{…}}]}`. No secret or token appears in it.
+ */
+tw_status tw_diagnosis_json(const struct tw_diagnosis *diagnosis, char *buf, size_t cap, size_t *len);
+
+/**
+ * `TW_OK` when no check failed (warnings allowed), else the status of the first failed
+ * check's error family (e.g. `TW_ERR_INVALID_CLIENT`, `TW_ERR_TLS`). Does not touch
+ * `tw_last_error`. `TW_ERR_INVALID_ARGUMENT` when `diagnosis` is NULL, freed or not a
+ * diagnosis (best effort, see `tw_diagnosis`).
+ */
+tw_status tw_diagnosis_status(const struct tw_diagnosis *diagnosis);
+
+/**
+ * Free a diagnosis. NULL is fine. A second free of the same diagnosis, or a pointer that
+ * is not a `tw_diagnosis`, is most likely detected and ignored (see `tw_diagnosis`) — do
+ * not rely on it.
+ */
+void tw_diagnosis_free(struct tw_diagnosis *diagnosis);
+
+/**
  * Send an API request with the token and configured headers (see `Client::send`): on 401
  * (or a GraphQL `UNAUTHENTICATED`, when enabled) the token is refreshed and the request
- * re-sent once; 403 gives `TW_ERR_FORBIDDEN`, a second 401 `TW_ERR_UNAUTHORIZED`; a URL
- * outside `api_base_urls` is refused before anything is sent. Other statuses (including
- * 4xx/5xx) are `TW_OK` with the status in the response.
+ * re-sent once; 403 gives `TW_ERR_FORBIDDEN`, a second 401 `TW_ERR_UNAUTHORIZED` (also at
+ * once, without a token request, when the API already rejected a token issued just before:
+ * no refresh storm); a URL outside `api_base_urls` is `TW_ERR_FOREIGN_ORIGIN` before
+ * anything is sent. Redirects (with `api_base_urls`) carry nothing of the client's to
+ * another origin: no token, no static header, and of `headers` only `Accept`,
+ * `Accept-Language`, `User-Agent` and (with the body) `Content-Type`. Other statuses
+ * (including 4xx/5xx) are `TW_OK` with the status in the response.
  *
- * `method`, `url`: NUL-terminated UTF-8. `headers`: NULL or `"Name: value\r\n"` lines
- * (must not contain Authorization). `body`: NULL (with `body_len` 0) or `body_len` bytes,
- * copied. On success `*out` receives a response to free with `tw_response_free`; on
- * failure `*out` is NULL. Blocks for at most the request timeout (plus a token fetch).
+ * `method`, `url`: NUL-terminated UTF-8. `headers`: NULL or `"Name: value\r\n"` lines,
+ * strictly: each line ends with CRLF; a bare CR or LF, a line starting with a space or tab
+ * (obs-fold), whitespace before the colon, an empty line other than one final one, a name
+ * that is not an RFC 9110 token, or a control character in a value is
+ * `TW_ERR_INVALID_ARGUMENT` naming the line. So are the headers the transport or tokenward
+ * sets (any case): `Authorization`, `Proxy-Authorization`, `Host`, `Content-Length`,
+ * `Transfer-Encoding`, `Connection`, `TE`, `Upgrade`. To pass names and values without
+ * building text, use `tw_client_send_pairs`. `body`: NULL (with `body_len` 0) or
+ * `body_len` bytes, copied. On success `*out` receives a response to free with
+ * `tw_response_free`; on failure `*out` is NULL. Blocks for at most the request timeout
+ * (plus a token fetch).
  */
 tw_status tw_client_send(struct tw_client *client, const char *method, const char *url, const char *headers, const uint8_t *body, size_t body_len, struct tw_response **out);
 
 /**
- * The HTTP status of a response; 0 when `response` is NULL.
+ * `tw_client_send` with the request's headers as `count` name/value pairs: `names[i]` and
+ * `values[i]` are NUL-terminated UTF-8 (`names` and `values` may be NULL when `count` is
+ * 0). Each pair is checked as one line of `tw_client_send`'s text would be — a name that
+ * is not an RFC 9110 token, a value with CR, LF or another control character, or a
+ * reserved header is `TW_ERR_INVALID_ARGUMENT` naming the pair's index — and nothing is
+ * sent. Values are sent as given (no whitespace trimmed). Everything else as for
+ * `tw_client_send`.
+ */
+tw_status tw_client_send_pairs(struct tw_client *client, const char *method, const char *url, const char *const *names, const char *const *values, size_t count, const uint8_t *body, size_t body_len, struct tw_response **out);
+
+/**
+ * The HTTP status of a response; 0 when `response` is NULL, freed or not a response
+ * (`tw_last_error` says which).
  */
 uint16_t tw_response_status(const struct tw_response *response);
 
 /**
  * The response body: returns a pointer to `*len` bytes owned by the response (valid until
  * `tw_response_free`; not NUL-terminated). Returns NULL with `*len` 0 when `response` is
- * NULL; `len` may not be NULL.
+ * NULL, freed or not a response; `len` may not be NULL.
  */
 const uint8_t *tw_response_body(const struct tw_response *response, size_t *len);
 
@@ -341,7 +480,9 @@ const uint8_t *tw_response_body(const struct tw_response *response, size_t *len)
 tw_status tw_response_header(const struct tw_response *response, const char *name, char *buf, size_t cap, size_t *len);
 
 /**
- * Free a response. NULL is fine; must not be called twice.
+ * Free a response. NULL is fine. A response freed twice, or a pointer that is not a
+ * `tw_response`, is most likely detected and ignored (see `tw_response`) — do not rely on
+ * it.
  */
 void tw_response_free(struct tw_response *response);
 

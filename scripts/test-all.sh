@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of tokenward on this machine: Rust (format, lints, unit and integration
 # tests against the mock IdP, the loom model of the cache), the generated C header's
-# freshness, then the C, Python and C# bindings against the same mock. Installs what the
-# binding tests need when missing.
-# Exits non-zero on the first failing suite.
+# freshness, the `tokenward` command line from a shell script, then the C, Python and C#
+# bindings against the same mock, then every installed form (scripts/test-packaging.sh).
+# Installs what the binding tests need when missing. Exits non-zero on the first failing
+# suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -48,6 +49,10 @@ export TOKENWARD_STATIC_LIBRARY="$root/target/release/libtokenward.a"
 export TOKENWARD_INCLUDE="$root/include"
 export TOKENWARD_MOCK="$root/target/release/examples/mock_idp"
 
+step "command line end to end (scripts/test-cli.sh)"
+cargo build --release --bin tokenward
+TOKENWARD_BIN="$root/target/release/tokenward" bash scripts/test-cli.sh
+
 step "C tests (bindings/c)"
 bash bindings/c/run_tests.sh
 
@@ -57,4 +62,7 @@ bash bindings/python/run_tests.sh
 step "C# tests (bindings/csharp)"
 bash bindings/csharp/run_tests.sh
 
-printf '\nAll suites passed: Rust, C, Python, C#.\n'
+step "packaging: crate, C/C++ install (pkg-config, CMake), Python wheel and sdist, versions"
+bash scripts/test-packaging.sh
+
+printf '\nAll suites passed: Rust, C, Python, C#, packaging.\n'

@@ -6,6 +6,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::redact::Quoted;
+
 /// What went wrong, as a stable category. Each kind maps 1:1 to a C status code
 /// (`tw_status`); new kinds are appended, never renumbered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,6 +45,9 @@ pub enum ErrorKind {
     Forbidden,
     /// A Rust panic was caught at the FFI boundary.
     Panic,
+    /// A request URL's origin is not one of the configured `api_base_urls`: nothing of the
+    /// client's (token, static headers) goes there.
+    ForeignOrigin,
 }
 
 impl ErrorKind {
@@ -73,6 +78,7 @@ impl ErrorKind {
             ErrorKind::Unauthorized => "unauthorized",
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::Panic => "panic",
+            ErrorKind::ForeignOrigin => "foreign_origin",
         }
     }
 }
@@ -138,14 +144,15 @@ impl Error {
         self
     }
 
+    /// The OAuth `error` and `error_description`, quoted: they are server text.
     pub(crate) fn with_oauth(
         mut self,
-        error: Option<String>,
-        description: Option<String>,
+        error: Option<Quoted>,
+        description: Option<Quoted>,
     ) -> Error {
         let inner = self.inner_mut();
-        inner.oauth_error = error;
-        inner.oauth_error_description = description;
+        inner.oauth_error = error.map(Quoted::into_string);
+        inner.oauth_error_description = description.map(Quoted::into_string);
         self
     }
 
@@ -154,9 +161,31 @@ impl Error {
         self
     }
 
-    pub(crate) fn with_scope(mut self, scope: Option<String>) -> Error {
-        self.inner_mut().scope = scope;
+    pub(crate) fn with_scope(mut self, scope: Option<Quoted>) -> Error {
+        self.inner_mut().scope = scope.map(Quoted::into_string);
         self
+    }
+
+    /// The same error with its message rewritten by `rewrite` (e.g. scrubbed of a token a
+    /// redirect target carried). The cause is kept when this is the only copy of the error.
+    pub(crate) fn map_message(mut self, rewrite: impl FnOnce(&str) -> String) -> Error {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.message = rewrite(&inner.message);
+            return self;
+        }
+        let inner = &self.inner;
+        Error {
+            inner: Arc::new(Inner {
+                kind: inner.kind,
+                message: rewrite(&inner.message),
+                http_status: inner.http_status,
+                oauth_error: inner.oauth_error.clone(),
+                oauth_error_description: inner.oauth_error_description.clone(),
+                retry_after: inner.retry_after,
+                scope: inner.scope.clone(),
+                source: None,
+            }),
+        }
     }
 
     /// Keep `source` as the cause ([`std::error::Error::source`]).
@@ -243,51 +272,9 @@ impl std::error::Error for Error {
 /// `Result` with tokenward's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Quote at most `max` printable characters of a server body for an error message, so a
-/// proxy's HTML page is recognisable without flooding logs.
-pub(crate) fn quote_body(body: &[u8], max: usize) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut out = String::new();
-    let mut last_space = false;
-    for ch in text.chars() {
-        if out.chars().count() >= max {
-            out.push('…');
-            break;
-        }
-        let ch = if ch.is_control() || ch.is_whitespace() {
-            ' '
-        } else {
-            ch
-        };
-        if ch == ' ' {
-            if last_space || out.is_empty() {
-                continue;
-            }
-            last_space = true;
-        } else {
-            last_space = false;
-        }
-        out.push(ch);
-    }
-    out.trim_end().to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quote_body_collapses_whitespace_and_truncates() {
-        let body = b"<html>\r\n  <body>Bad\tGateway</body>\n</html>";
-        assert_eq!(
-            quote_body(body, 200),
-            "<html> <body>Bad Gateway</body> </html>"
-        );
-        let long = "x".repeat(500);
-        let quoted = quote_body(long.as_bytes(), 200);
-        assert_eq!(quoted.chars().count(), 201);
-        assert!(quoted.ends_with('…'));
-    }
 
     #[test]
     fn clone_is_shared_and_details_survive() {

@@ -30,18 +30,27 @@
 //!   `refresh_mode` `background` (the default) it runs on a short-lived library thread, so no
 //!   caller waits on the network while a usable token is cached; with `inline` the caller
 //!   that notices runs it before returning (and still gets the current token if it fails).
-//!   A token is never handed out within `min(30 s, lifetime/10)` of its expiry. Only the
-//!   monotonic clock is used.
+//!   A token is never handed out within `min(30 s, lifetime/10)` of its expiry, nor within
+//!   1 s (identity providers round `exp` to whole seconds); a JWT's own `exp − iat` caps a
+//!   longer `expires_in`. Only the monotonic clock is used.
 //! - Single flight — however many threads find the cache empty, one request is sent and
 //!   all share its result, token or error.
 //! - Failures — transient ones (network, timeout, 5xx, 429) are retried with exponential
-//!   backoff and full jitter, honouring `Retry-After`; hard ones (`invalid_client`, …) are
+//!   backoff and full jitter, honouring `Retry-After` (waits capped by `retry.max_delay`, the
+//!   memory of a failure by `retry.max_retry_after`); hard ones (`invalid_client`, …) are
 //!   remembered for `error_cooldown` so a misconfigured fleet cannot lock its client out.
-//!   Every failure is an [`Error`] with a stable [`ErrorKind`].
+//!   Every failure is an [`Error`] with a stable [`ErrorKind`]; server text in it is clipped
+//!   and scrubbed of the secret, the assertion and tokens.
 //! - [`Client::invalidate`] — after an API answers 401, evict exactly the token you sent.
 //! - [`Client::token_for`] — other scope/audience/resource combinations, each in its own slot.
 //! - [`Client::set_client_secret`] — rotation clears every slot and remembered error at once.
 //! - [`Client::set_event_hook`] — redacted [`Event`]s for logs; [`Client::stats`] for metrics.
+//! - [`Client::health`] — ok / degraded / failing from memory, for readiness probes.
+//! - [`Client::diagnose`] — the setup walked check by check (configuration, DNS, TCP, proxy,
+//!   TLS, clock, token request, token sanity, an optional API call), each failure with its
+//!   cause and fix: a start-up self-test, and the `tokenward doctor` command.
+//! - Named environments — `environments: {"prod": {…}, "sandbox": {…}}` in one
+//!   configuration, chosen by `environment` or `TOKENWARD_ENVIRONMENT`.
 //! - Fork safety — a client created before `fork()` keeps working in the child.
 //!
 //! The C ABI (`include/tokenward.h`) exposes the same client to C, C++, .NET and Python.
@@ -54,14 +63,15 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | `error`, `secret` | the one [`Error`]; secrets that never print and are wiped on drop |
+//! | `error`, `secret`, `redact` | the one [`Error`]; secrets that never print and are wiped on drop; server text scrubbed and clipped before it is quoted |
 //! | `sync/` | `std::sync` locks that can be held across `fork()`; the `pthread_atfork` hooks |
-//! | `http/` | one HTTP exchange over rustls (`transport`), trust roots and TLS files (`tls`), URL and header rules (`url`), backoff and `Retry-After` (`retry`), redirects (`location`) |
+//! | `http/` | one HTTP exchange over rustls (`transport`), trust roots and TLS files (`tls`), URL rules (`url`), the rules for caller headers (`headers`), backoff and `Retry-After` (`retry`), redirect targets by RFC 3986 (`location`) |
 //! | `oauth/` | tokens and token requests (`token`), client authentication (`credential`, `assertion`), the token endpoint (`endpoint`), its responses (`response`), OpenID discovery |
-//! | `config/` | the schema: [`Config`] (paths and typed enums, no transport objects), [`ConfigBuilder`], the JSON and environment sources, secrets and keys read at build time, validation, typo hints |
+//! | `config/` | the schema: [`Config`] (paths and typed enums, no transport objects), [`ConfigBuilder`], the JSON and environment sources, named environments, where each key came from, secrets and keys read at build time, validation, typo hints |
 //! | `cache/` | per-request slots, single flight, refresh-ahead, serve-stale (`mod`, `slot`), the lock-free hit path (`hit`), the coarse clock |
-//! | `client/` | the [`Client`] façade, the fetch driver (`shared`), [`Client::send`] and its parts (request types, rate limit, `WWW-Authenticate`, GraphQL), events |
-//! | `ffi/` | the C ABI: handles, status codes, buffers, the panic boundary |
+//! | `client/` | the [`Client`] façade, the fetch driver (`shared`), [`Client::send`] and its parts (request types, rate limit, `WWW-Authenticate`, GraphQL, the rejection guard), [`Client::headers_for`] and [`Client::recover`] for other HTTP clients, events, [`Client::health`] |
+//! | `diagnose/` | [`Client::diagnose`]: the configuration report, DNS/TCP/proxy, a recorded TLS handshake, discovery and the clock, the token request classified, token sanity, the API probe; [`TokenInfo`] |
+//! | `ffi/` | the C ABI: tagged handles (`handle`), status codes, buffers, the panic boundary |
 
 // `unsafe` is confined to `ffi`, `sync` (the fork hooks) and `cache::clock`, which allow it
 // explicitly; the other layers forbid it.
@@ -76,16 +86,20 @@
 mod cache;
 mod client;
 mod config;
+mod diagnose;
 mod error;
 mod http;
 mod oauth;
+mod redact;
 mod secret;
 mod sync;
 
+#[cfg(feature = "ffi")]
 pub mod ffi;
 
 pub use client::events::{Event, EventKind};
-pub use client::{Client, Request, Response, Stats};
+pub use client::{Client, Health, HealthState, Request, Response, Stats};
 pub use config::{AuthMethod, Config, ConfigBuilder, RateLimit, RefreshMode, RetryPolicy};
+pub use diagnose::{Check, CheckStatus, DiagnoseOptions, Diagnosis, JwtClaims, TokenInfo};
 pub use error::{Error, ErrorKind, Result};
 pub use oauth::token::{AccessToken, TokenRequest};

@@ -141,17 +141,19 @@ fn thirty_two_threads_invalidating_the_same_token_cause_one_refresh() {
 #[test]
 fn a_failing_background_refresh_keeps_the_old_token_serving() {
     let mock = MockServer::start();
-    mock.configure(json!({ "ttl_secs": 4 }));
+    // Refresh window from 2.25–2.5 s (3 s before expiry, at most half of 5 s, minus up to
+    // 10 % jitter); usable until 4 s (a margin of at least 1 s).
+    mock.configure(json!({ "ttl_secs": 5 }));
     let c = client(
         &mock,
-        json!({ "refresh_before_secs": 2, "retry": { "max_attempts": 1 } }),
+        json!({ "refresh_before_secs": 3, "retry": { "max_attempts": 1 } }),
     );
     let rec = Recorder::attach(&c);
     let issued = Instant::now();
     let old = c.token().unwrap();
     mock.push_fault(json!({ "target": "token", "count": 100, "status": 500, "body": "{\"error\":\"server_error\"}" }));
-    thread::sleep(Duration::from_millis(2100).saturating_sub(issued.elapsed()));
-    let deadline = Instant::now() + Duration::from_millis(1000);
+    thread::sleep(Duration::from_millis(2550).saturating_sub(issued.elapsed()));
+    let deadline = Instant::now() + Duration::from_millis(900);
     while Instant::now() < deadline {
         assert_eq!(c.token().expect("still usable").as_str(), old.as_str());
         thread::sleep(Duration::from_millis(20));

@@ -53,7 +53,7 @@ fn names_version_and_null_arguments() {
     let version = unsafe { CStr::from_ptr(tw_version()) }.to_str().unwrap();
     assert_eq!(version, env!("CARGO_PKG_VERSION"));
     for status in [
-        0, 1, 2, 3, 10, 11, 12, 20, 21, 22, 23, 24, 25, 26, 30, 31, 99,
+        0, 1, 2, 3, 10, 11, 12, 20, 21, 22, 23, 24, 25, 26, 30, 31, 32, 99,
     ] {
         let name = unsafe { CStr::from_ptr(tw_status_name(status)) }
             .to_str()
@@ -348,7 +348,7 @@ fn send_through_the_abi() {
                 &mut resp,
             )
         },
-        TW_ERR_INVALID_ARGUMENT
+        TW_ERR_FOREIGN_ORIGIN
     );
     assert!(resp.is_null());
     assert!(last_error().contains("api_base_urls"), "{}", last_error());

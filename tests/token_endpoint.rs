@@ -128,7 +128,11 @@ fn transient_503s_are_retried_until_success() {
 fn retry_after_is_honoured() {
     let mock = MockServer::start();
     mock.push_fault(json!({ "target": "token", "count": 1, "status": 429, "retry_after": "1" }));
-    let c = client(&mock, json!({}));
+    // A hint is waited for inside a call only up to retry.max_delay_ms.
+    let c = client(
+        &mock,
+        json!({ "retry": { "max_attempts": 3, "base_delay_ms": 20, "max_delay_ms": 2000 } }),
+    );
     let started = Instant::now();
     c.token().expect("second attempt succeeds");
     assert!(

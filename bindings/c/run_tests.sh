@@ -18,7 +18,7 @@
 # against the shared library, the same under valgrind (definite leaks and memory errors
 # fail), built with -fsanitize=address,undefined (LeakSanitizer on), linked against the
 # static library; the C++ translation unit; the libcurl example against the mock API; the
-# generated pkg-config file. Builds go to bindings/c/out/. Exits non-zero on any failure.
+# pkg-config file written by scripts/install.sh. Builds go to bindings/c/out/. Exits non-zero on any failure.
 # Missing tools (libcurl headers, valgrind, pkg-config) are installed from Debian.
 set -uo pipefail
 
@@ -53,8 +53,7 @@ if [ ! -f "$LIB" ] || [ ! -f "$STATIC_LIB" ] || [ ! -x "$MOCK" ] || [ ! -f "$INC
 fi
 for f in "$LIB" "$STATIC_LIB" "$INCLUDE/tokenward.h"; do [ -f "$f" ] || die "missing $f"; done
 [ -x "$MOCK" ] || die "missing mock executable $MOCK"
-LIBDIR=$(cd "$(dirname "$LIB")" && pwd)
-LIB="$LIBDIR/$(basename "$LIB")"
+LIB="$(cd "$(dirname "$LIB")" && pwd)/$(basename "$LIB")"
 
 # --- tools --------------------------------------------------------------------------------
 need=()
@@ -74,6 +73,17 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 mkdir -p "$out"
+
+# The library's SONAME (libtokenward.so.<ABI>) is what a program linked against it records
+# and looks for at run time; cargo's output directory has only libtokenward.so. Link and run
+# through a directory holding both names, as an installed copy has them.
+LIBDIR="$out/lib"
+rm -rf "$LIBDIR" && mkdir -p "$LIBDIR" || die "cannot create $LIBDIR"
+ln -s "$LIB" "$LIBDIR/libtokenward.so" || die "cannot link $LIB into $LIBDIR"
+soname=$(readelf -d "$LIB" 2>/dev/null | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+if [ -n "$soname" ] && [ "$soname" != libtokenward.so ]; then
+  ln -s "$LIB" "$LIBDIR/$soname" || die "cannot link $LIB as $LIBDIR/$soname"
+fi
 
 # --- the mock for the steps driven from this script ---------------------------------------
 mock_pid=""
@@ -240,12 +250,13 @@ run_example() {
   [ $rc -eq 2 ] && grep -q 'TW_ERR_CONFIG' "$out/curl_get.err"
 }
 check_pkgconfig() {
-  # Install into a staging prefix exactly as the README says, then build against it.
+  # Install the libraries under test into a staging prefix with scripts/install.sh, then
+  # build against it. (bindings/c/test_install.sh tests the installed copy in full.)
   local stage="$out/stage" version
   version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$root/Cargo.toml" | head -n1)
-  rm -rf "$stage" && mkdir -p "$stage/include" "$stage/lib/pkgconfig"
-  cp "$INCLUDE/tokenward.h" "$stage/include/" && cp "$LIB" "$STATIC_LIB" "$stage/lib/" || return 1
-  sed -e "s|@PREFIX@|$stage|g" -e "s|@VERSION@|$version|g" "$here/tokenward.pc.in" > "$stage/lib/pkgconfig/tokenward.pc"
+  rm -rf "$stage"
+  TOKENWARD_LIBRARY="$LIB" TOKENWARD_STATIC_LIBRARY="$STATIC_LIB" bash "$root/scripts/install.sh" --prefix "$stage" \
+    > "$out/install.log" 2>&1 || { cat "$out/install.log" >&2; return 1; }
   local pc=(env PKG_CONFIG_PATH="$stage/lib/pkgconfig")
   echo "pkg-config --cflags --libs tokenward: $("${pc[@]}" pkg-config --cflags --libs tokenward)"
   echo "pkg-config --static --libs tokenward: $("${pc[@]}" pkg-config --static --libs tokenward)"

@@ -2,7 +2,9 @@
 # C# binding tests (Mono: mcs + mono) against the mock identity provider.
 #
 #   bash bindings/csharp/run_tests.sh            build the library, the tests and the benchmark; run the tests
-#   bash bindings/csharp/run_tests.sh --bench    build, then run the GetToken() benchmark only
+#   bash bindings/csharp/run_tests.sh --bench [hit|window]
+#                                                build, then run the GetToken() benchmarks only: the
+#                                                memo hit path, the refresh-window scenario, or both
 #   bash bindings/csharp/run_tests.sh -- NAME    run only the tests whose name contains NAME
 #
 # Inputs (environment; defaults in brackets, built with cargo when missing):
@@ -13,7 +15,8 @@
 # docs, so an undocumented public member fails the build); libtokenward.so is copied next to
 # Tokenward.dll, where Mono's DllImport("tokenward") finds it. One mock (127.0.0.1, free
 # port, 300 s lifetime) serves the run and is killed on exit; the test runner resets it
-# before each test. Mono, mcs and System.Net.Http are installed from Debian when missing.
+# before each test. Mono, mcs, System.Net.Http and gcc (the ABI-check tests build shim
+# libraries with it) are installed from Debian when missing.
 # Ends with the runner's "N passed, M failed" line; exits non-zero on any failure.
 set -uo pipefail
 
@@ -22,11 +25,16 @@ root=$(cd "$here/../.." && pwd)
 out="$here/out"
 mode=test
 filter=()
+bench=all
 case "${1:-}" in
-  --bench) mode=bench ;;
+  --bench) mode=bench; bench=${2:-all} ;;
   --) filter=("${2:-}") ;;
   "") ;;
-  *) echo "usage: $0 [--bench | -- TEST_NAME_PART]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--bench [hit|window] | -- TEST_NAME_PART]" >&2; exit 2 ;;
+esac
+case "$bench" in
+  hit|window|all) ;;
+  *) echo "usage: $0 [--bench [hit|window] | -- TEST_NAME_PART]" >&2; exit 2 ;;
 esac
 
 LIB=${TOKENWARD_LIBRARY:-$root/target/release/libtokenward.so}
@@ -51,6 +59,7 @@ net_http() { [ -f /usr/lib/mono/4.5/System.Net.Http.dll ] || ls /usr/lib/mono/ga
 need=()
 command -v mcs >/dev/null || need+=(mono-mcs)
 command -v mono >/dev/null || need+=(mono-runtime)
+command -v gcc >/dev/null || need+=(gcc libc6-dev)   # the library tests build a shim libtokenward.so
 net_http || need+=(libmono-system-net-http4.0-cil)
 if [ ${#need[@]} -gt 0 ]; then
   # The rest of what the code uses (corlib, System, System.Core) comes with these.
@@ -94,17 +103,18 @@ done
 echo "mock: $MOCK_URL (pid $mock_pid)"
 
 export TOKENWARD_MOCK_URL="$MOCK_URL"
+export TOKENWARD_REPO="$root"   # the version test reads Cargo.toml and Tokenward.csproj
 # Mono resolves DllImport("tokenward") next to the assembly; LD_LIBRARY_PATH is the fallback.
 export LD_LIBRARY_PATH="$out${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 if [ "$mode" = bench ]; then
-  say "bench: mono --optimize=all Tokenward.Bench.exe"
-  timeout -k 5 120 mono --optimize=all "$out/Tokenward.Bench.exe" "$MOCK_URL"
+  say "bench: mono --optimize=all Tokenward.Bench.exe $bench"
+  timeout -k 5 180 mono --optimize=all "$out/Tokenward.Bench.exe" "$MOCK_URL" "$bench"
   exit $?
 fi
 
 say "tests: mono Tokenward.Tests.exe"
-timeout -k 5 110 mono --debug "$out/Tokenward.Tests.exe" "${filter[@]}" | tee "$out/tests.log"
+timeout -k 5 190 mono --debug "$out/Tokenward.Tests.exe" "${filter[@]}" | tee "$out/tests.log"
 rc=${PIPESTATUS[0]}
 tail -n1 "$out/tests.log" | grep -Eq '^[0-9]+ passed, [0-9]+ failed$' || { echo "0 passed, 1 failed (the runner did not finish: exit $rc)"; exit 1; }
 exit "$rc"

@@ -3,15 +3,18 @@
 #
 #   bash bindings/python/run_tests.sh           run the tests and the build-hook check
 #   bash bindings/python/run_tests.sh --bench   run the hit-path benchmark only (bench.py)
+#   bash bindings/python/run_tests.sh --bench-refresh
+#                                               token() latency during refreshes (bench_refresh.py)
 #
 # Inputs (environment; defaults in brackets, built with cargo when missing):
 #   TOKENWARD_LIBRARY  libtokenward.so     [<repo>/target/release/libtokenward.so]
 #   TOKENWARD_MOCK     mock_idp executable [<repo>/target/release/examples/mock_idp]
 #   PYTHON             interpreter for the venv [python3]
 #
-# A virtual environment in bindings/python/.venv (git-ignored) gets pytest, requests and
-# httpx (and, for --bench, msal and authlib). The tests import the package from src/ with
-# TOKENWARD_LIBRARY, so nothing is built for them. A last step proves the build hook: it
+# A virtual environment in bindings/python/.venv (git-ignored) gets pytest, requests,
+# httpx and mypy (and, for --bench, msal and authlib). mypy --strict checks the package
+# first. The tests import the package from src/ with TOKENWARD_LIBRARY, so nothing is
+# built for them. A last step proves the build hook: it
 # builds a wheel with `pip wheel` (bundling TOKENWARD_LIBRARY), installs it into a
 # temporary directory and imports it from there with TOKENWARD_LIBRARY unset.
 # Everything runs under `timeout`; exits non-zero on any failure.
@@ -22,8 +25,9 @@ root=$(cd "$here/../.." && pwd)
 mode=test
 case "${1:-}" in
   --bench) mode=bench ;;
+  --bench-refresh) mode=bench-refresh ;;
   "") ;;
-  *) echo "usage: $0 [--bench]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--bench | --bench-refresh]" >&2; exit 2 ;;
 esac
 
 PYTHON=${PYTHON:-python3}
@@ -76,17 +80,30 @@ if [ "$mode" = bench ]; then
   exit $?
 fi
 
-"$py" -c "import pytest, requests, httpx, setuptools, wheel" 2>/dev/null \
-  || pip_install "pytest>=7" "requests>=2.20" "httpx>=0.23" "setuptools>=61" wheel
+if [ "$mode" = bench-refresh ]; then
+  say "benchmark: Client.token() latency, 8 threads, 4 s tokens, a 1.5 s token endpoint"
+  PYTHONPATH="$here/src" timeout 300 "$py" "$here/bench_refresh.py"
+  exit $?
+fi
+
+"$py" -c "import pytest, requests, httpx, setuptools, wheel, mypy" 2>/dev/null \
+  || pip_install "pytest>=7" "requests>=2.20" "httpx>=0.23" "setuptools>=61" wheel "mypy>=1.0"
 
 failed=0
 
+# --- static types: mypy --strict over the package ([tool.mypy] in pyproject.toml) ----------
+say "mypy --strict (src/tokenward)"
+if ! (cd "$here" && timeout -k 5 300 "$py" -m mypy --strict --no-incremental); then
+  echo "run_tests.sh: mypy found type errors" >&2
+  failed=1
+fi
+
 # --- the tests, against the source tree ---------------------------------------------------
 say "pytest (package from $here/src, library $LIB)"
-(cd "$here" && PYTHONPATH="$here/src" timeout -k 5 100 "$py" -m pytest -q -p no:cacheprovider tests)
+(cd "$here" && PYTHONPATH="$here/src" timeout -k 5 240 "$py" -m pytest -q -p no:cacheprovider tests)
 status=$?
 if [ $status -ne 0 ]; then
-  [ $status -eq 124 ] && echo "run_tests.sh: pytest did not finish within 100 s" >&2
+  [ $status -eq 124 ] && echo "run_tests.sh: pytest did not finish within 240 s" >&2
   failed=1
 fi
 
@@ -99,7 +116,7 @@ hook_ok=0
 # setuptools and wheel are in the venv, so this needs no download.
 mkdir -p "$tmp/source"
 tar -C "$here" --exclude=./.venv --exclude=./build --exclude='*.egg-info' --exclude=__pycache__ \
-  --exclude=.pytest_cache -cf - . | tar -C "$tmp/source" -xf -
+  --exclude=.pytest_cache --exclude=.mypy_cache -cf - . | tar -C "$tmp/source" -xf -
 if timeout -k 5 120 "$py" -m pip wheel -q --no-deps --no-build-isolation -w "$tmp/wheels" "$tmp/source" \
     >"$tmp/wheel.log" 2>&1 \
   && wheel_file=$(ls "$tmp"/wheels/tokenward-*.whl 2>/dev/null | head -n 1) && [ -n "$wheel_file" ] \

@@ -265,15 +265,17 @@ pub fn other(shared: &Shared, request: &Request) -> Response {
                 "response_types_supported": ["token"],
             });
             let state = shared.state();
+            doc["token_endpoint_auth_methods_supported"] = json!(state.config.secret_auth_methods);
+            if let Some(scopes) = &state.config.allowed_scopes {
+                doc["scopes_supported"] = json!(scopes);
+            }
             if state.config.dpop != DpopMode::Off {
                 doc["dpop_signing_alg_values_supported"] = json!(crate::jose::ALGS);
             }
             if !state.config.assertion_keys.is_empty() {
-                doc["token_endpoint_auth_methods_supported"] = json!([
-                    "client_secret_post",
-                    "client_secret_basic",
-                    "private_key_jwt"
-                ]);
+                let mut methods = state.config.secret_auth_methods.clone();
+                methods.push("private_key_jwt".into());
+                doc["token_endpoint_auth_methods_supported"] = json!(methods);
                 doc["token_endpoint_auth_signing_alg_values_supported"] = json!(crate::jose::ALGS);
             }
             Response::json(200, &doc)

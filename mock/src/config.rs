@@ -221,6 +221,8 @@ pub struct MockConfig {
     pub token_delay_ms: u64,
     pub require_scope: bool,
     pub allowed_scopes: Option<Vec<String>>,
+    /// How clients may present their secret: `client_secret_post`, `client_secret_basic`.
+    pub secret_auth_methods: Vec<String>,
     /// Registered clients: id → secret.
     pub clients: BTreeMap<String, String>,
     /// Clients that authenticate with a signed assertion: id → key.
@@ -228,6 +230,9 @@ pub struct MockConfig {
     /// Lower-cased header names every `/api/...` request must carry.
     pub require_headers: Vec<String>,
 }
+
+/// The ways a client may present its secret (RFC 6749 §2.3.1), by their registered names.
+pub const SECRET_AUTH_METHODS: [&str; 2] = ["client_secret_post", "client_secret_basic"];
 
 /// Longest token lifetime accepted: ten years keeps every `Instant` and `exp` sum in range.
 const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
@@ -251,6 +256,7 @@ impl MockConfig {
             token_delay_ms: 0,
             require_scope: false,
             allowed_scopes: None,
+            secret_auth_methods: SECRET_AUTH_METHODS.iter().map(|m| m.to_string()).collect(),
             clients: BTreeMap::from([(client_id.to_string(), client_secret.to_string())]),
             assertion_keys: BTreeMap::new(),
             require_headers: vec!["tenant-code".into(), "api-version".into()],
@@ -276,6 +282,7 @@ impl MockConfig {
             "token_delay_ms": self.token_delay_ms,
             "require_scope": self.require_scope,
             "allowed_scopes": self.allowed_scopes,
+            "secret_auth_methods": self.secret_auth_methods,
             "clients": self.clients,
             "assertion_keys": self
                 .assertion_keys
@@ -392,6 +399,15 @@ impl MockConfig {
                         _ => Some(strings(v).ok_or_else(|| bad("null or a list of strings"))?),
                     }
                 }
+                "secret_auth_methods" => {
+                    next.secret_auth_methods = strings(v)
+                        .filter(|methods| {
+                            methods.iter().all(|m| SECRET_AUTH_METHODS.contains(&m.as_str()))
+                        })
+                        .ok_or_else(|| {
+                            bad("a list of \"client_secret_post\" and/or \"client_secret_basic\"")
+                        })?
+                }
                 "clients" => {
                     let Value::Object(clients) = v else {
                         return Err(bad("an object of client id to secret"));
@@ -492,6 +508,8 @@ mod tests {
             json!({ "assertion_keys": [] }),
             json!({ "token_type": "a\r\nb" }),
             json!({ "allowed_scopes": [1] }),
+            json!({ "secret_auth_methods": ["private_key_jwt"] }),
+            json!({ "secret_auth_methods": "client_secret_basic" }),
             json!({ "clients": { "x": 1 } }),
             json!([]),
         ] {

@@ -28,8 +28,9 @@
 //!   (signature, `htm`, `htu`, `iat`, `jti` replay, `ath`, key thumbprint), bound tokens
 //!   with `cnf.jkt`, and server nonces.
 //! - **Diagnosis aids**: a `Date` header on every answer, a configurable clock skew
-//!   (`Date`, `iat`, `exp`), `Retry-After` as seconds or a date, and in TLS mode an expired
-//!   or not-yet-valid server certificate on demand.
+//!   (`Date`, `iat`, `exp`), `Retry-After` as seconds or a date, in TLS mode an expired
+//!   or not-yet-valid server certificate on demand, clients held to one way of presenting
+//!   their secret (post or Basic), and `scopes_supported` in discovery.
 //! - **Faults**: the next N token or API requests answer a status (with `Retry-After`),
 //!   hang, close the connection, or send an oversized body; optional delays; a fault can
 //!   wait for N successes first and last forever (every refresh after the first fails).

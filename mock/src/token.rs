@@ -152,7 +152,15 @@ pub fn handle(shared: &Shared, request: &Request) -> Response {
             }
         }
         None => {
+            // A server registers each client for one way of presenting its secret and
+            // answers any other with the same `invalid_client` as a wrong secret.
+            let method = if used_basic {
+                "client_secret_basic"
+            } else {
+                "client_secret_post"
+            };
             !secret.is_empty()
+                && state.config.secret_auth_methods.iter().any(|m| m == method)
                 && state
                     .config
                     .clients

@@ -68,6 +68,7 @@ fn config_merges_returns_everything_and_refuses_typos() {
             "expiry": "monotonic", "clock_skew_secs": 0, "tls_certificate": "valid",
             "dpop": "off", "dpop_nonce": null, "dpop_api_nonce": null, "dpop_iat_window_secs": 60,
             "token_delay_ms": 0, "require_scope": false, "allowed_scopes": null,
+            "secret_auth_methods": ["client_secret_post", "client_secret_basic"],
             "clients": { "demo-client": "demo-secret", "b": "s" }, "assertion_keys": {},
             "require_headers": ["tenant-code", "api-version"],
         })

@@ -1,5 +1,6 @@
 //! What diagnosis tests need: a skewed clock (Date, iat/exp), 429/503 answers with
-//! Retry-After, the missing-tenant error, and TLS certificates with wrong dates.
+//! Retry-After, the missing-tenant error, TLS certificates with wrong dates, clients held to
+//! one way of presenting their secret, and the allowed scopes in discovery.
 
 mod support;
 
@@ -196,5 +197,71 @@ fn an_expired_certificate_can_be_the_start_setting() {
     assert_eq!(
         bad.err().map(|e| e.kind()),
         Some(std::io::ErrorKind::InvalidInput)
+    );
+}
+
+#[test]
+fn a_client_can_be_held_to_one_way_of_presenting_its_secret() {
+    let mock = MockServer::start();
+    mock.configure(json!({ "secret_auth_methods": ["client_secret_basic"] }));
+    let post = token_request(&mock, "/oauth/token", DEMO_FORM, &[]);
+    assert_eq!(post.status, 401);
+    assert_eq!(
+        post.json(),
+        json!({ "error": "invalid_client", "error_description": "Client authentication failed." }),
+        "the same answer as a wrong secret"
+    );
+    let auth = basic("demo-client", "demo-secret");
+    let basic_reply = token_request(
+        &mock,
+        "/oauth/token",
+        "grant_type=client_credentials",
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(basic_reply.status, 200, "{}", basic_reply.text());
+    let discovery = get(&mock, "/.well-known/openid-configuration").json();
+    assert_eq!(
+        discovery["token_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic"])
+    );
+
+    mock.configure(json!({ "secret_auth_methods": ["client_secret_post"] }));
+    let basic_reply = token_request(
+        &mock,
+        "/oauth/token",
+        "grant_type=client_credentials",
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(basic_reply.status, 401);
+    assert!(basic_reply.header("www-authenticate").is_some());
+    assert_eq!(
+        token_request(&mock, "/oauth/token", DEMO_FORM, &[]).status,
+        200
+    );
+    assert_eq!(
+        post_json(
+            &mock,
+            "/admin/config",
+            &json!({ "secret_auth_methods": ["basic"] })
+        )
+        .status,
+        400
+    );
+    mock.reset();
+    assert_eq!(
+        mock.config()["secret_auth_methods"],
+        json!(["client_secret_post", "client_secret_basic"])
+    );
+}
+
+#[test]
+fn discovery_lists_the_allowed_scopes() {
+    let mock = MockServer::start();
+    let discovery = || get(&mock, "/.well-known/openid-configuration").json();
+    assert!(discovery().get("scopes_supported").is_none());
+    mock.configure(json!({ "allowed_scopes": ["EventsApi", "read"] }));
+    assert_eq!(
+        discovery()["scopes_supported"],
+        json!(["EventsApi", "read"])
     );
 }

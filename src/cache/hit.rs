@@ -5,14 +5,19 @@
 //! the cache's `published` serial, which changes once per token, and clones an `Arc` no
 //! other thread touches.
 //!
-//! Each thread keeps up to [`LOCAL_ENTRIES`] copies, at most one per token. A copy costs one
-//! allocation, so it is made only into a free entry: an empty one, or one whose token is no
-//! longer fresh or no longer published by its cache (replaced, evicted, or the client
-//! dropped). An entry whose token is still live is never evicted for another: a thread that
-//! uses more clients than it has entries serves the others through the lock, without
-//! allocating, instead of copying tokens in a circle (each copy would evict one that is
-//! needed again a few calls later). So a thread makes at most one copy per token, whatever
-//! the number of clients it uses, and entries free themselves as tokens are refreshed.
+//! Each thread keeps up to [`LOCAL_ENTRIES`] copies, at most one per token. A copy is in use
+//! while its token is fresh and its cache still publishes it; it is out of use once the
+//! token is replaced or evicted, goes stale, or the client is dropped (the cache then
+//! publishes 0). Copies out of use are dropped, and so zeroized, as soon as the thread next
+//! takes the lock (a miss), when it exits, and, for a dropped client's copies on the thread
+//! that drops it, at once.
+//!
+//! A copy costs allocations, so it is made only into an empty entry. An entry in use is
+//! never evicted for another: a thread that uses more clients than it has entries serves
+//! the others through the lock, without allocating, instead of copying tokens in a circle
+//! (each copy would evict one that is needed again a few calls later). So a thread makes at
+//! most one copy per token, whatever the number of clients it uses, and entries free
+//! themselves as tokens are refreshed.
 
 #![forbid(unsafe_code)]
 
@@ -52,13 +57,24 @@ struct LocalToken {
     token: AccessToken,
 }
 
+impl LocalToken {
+    /// Whether this copy can still be served: still fresh, and its cache still publishes its
+    /// token (a dropped cache publishes 0, which no token has).
+    fn in_use(&self, now: Nanos) -> bool {
+        now < self.fresh_until && self.published.load(Ordering::Relaxed) == self.serial
+    }
+}
+
 impl LocalTokens {
-    /// The entry a new copy may go into, if any (see the module docs).
-    fn free_entry(&self, now: Nanos) -> Option<usize> {
-        self.entries.iter().position(|entry| match entry {
-            None => true,
-            Some(e) => now >= e.fresh_until || e.published.load(Ordering::Relaxed) != e.serial,
-        })
+    /// Drop (and so zeroize) every copy out of use, and return an empty entry if there is
+    /// one for a new copy (see the module docs).
+    fn sweep(&mut self, now: Nanos) -> Option<usize> {
+        for entry in &mut self.entries {
+            if entry.as_ref().is_some_and(|e| !e.in_use(now)) {
+                *entry = None;
+            }
+        }
+        self.entries.iter().position(Option::is_none)
     }
 }
 
@@ -110,7 +126,7 @@ impl TokenCache {
         };
         let _ = LOCAL.try_with(|local| {
             let mut local = local.borrow_mut();
-            if let Some(at) = local.free_entry(now) {
+            if let Some(at) = local.sweep(now) {
                 local.entries[at] = Some(LocalToken {
                     serial: token.serial(),
                     fresh_until,
@@ -120,5 +136,107 @@ impl TokenCache {
             }
         });
         Some(token)
+    }
+}
+
+/// Drop this thread's copies that are no longer in use: for a cache's `Drop`, once it has
+/// published 0, so that its copies on the dropping thread go at once. Other threads drop
+/// theirs at their next miss, or when they exit.
+pub(super) fn drop_unused_copies() {
+    let now = coarse_now();
+    let _ = LOCAL.try_with(|local| {
+        // Copies own no cache, so no cache drops while the table is borrowed; `try_` keeps
+        // even that case from panicking.
+        if let Ok(mut local) = local.try_borrow_mut() {
+            local.sweep(now);
+        }
+    });
+}
+
+/// How many token copies this thread holds, for tests.
+#[cfg(test)]
+pub(super) fn local_copies() -> usize {
+    LOCAL.with(|local| local.borrow().entries.iter().flatten().count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::CachePolicy;
+    use crate::http::RetryPolicy;
+    use crate::oauth::{Fetched, SlotKey};
+    use crate::secret::Secret;
+    use std::time::{Duration, Instant};
+
+    fn cache_with_token(value: &str) -> TokenCache {
+        let cache = TokenCache::new(
+            SlotKey::default(),
+            CachePolicy {
+                refresh_before: Duration::from_secs(300),
+                error_cooldown: Duration::from_secs(5),
+                retry: RetryPolicy::default(),
+                max_keyed_slots: 2,
+            },
+        );
+        let now = Instant::now();
+        let ticket = match cache.lookup(None, now) {
+            super::super::Lookup::Fetch(ticket) => ticket,
+            _ => panic!("an empty cache fetches"),
+        };
+        ticket
+            .complete(
+                Ok(Fetched {
+                    value: Secret::new(value),
+                    lifetime: Duration::from_secs(3600),
+                    issued: now,
+                    granted_scope: None,
+                }),
+                now,
+            )
+            .unwrap();
+        cache
+    }
+
+    #[test]
+    fn copies_of_a_dropped_cache_are_dropped() {
+        if super::super::clock::coarse_deadline(Instant::now() + Duration::from_secs(60)) == 0 {
+            return; // no coarse clock on this platform: no per-thread copies are made
+        }
+        let before = local_copies();
+        let a = cache_with_token("token-a");
+        assert!(a.fresh_default().is_some());
+        assert_eq!(
+            local_copies(),
+            before + 1,
+            "the first hit makes this thread's copy"
+        );
+        drop(a);
+        assert_eq!(
+            local_copies(),
+            before,
+            "dropping the cache drops this thread's copy"
+        );
+
+        // Another thread's copy of `b` outlives `b` until that thread next misses.
+        let b = Arc::new(cache_with_token("token-b"));
+        let c = cache_with_token("token-c");
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let (report, copies) = std::sync::mpsc::channel::<usize>();
+        std::thread::scope(|s| {
+            let theirs = Arc::clone(&b);
+            let c = &c;
+            s.spawn(move || {
+                assert!(theirs.fresh_default().is_some());
+                drop(theirs);
+                report.send(local_copies()).unwrap();
+                wait.recv().unwrap();
+                assert!(c.fresh_default().is_some(), "a miss on another cache");
+                report.send(local_copies()).unwrap();
+            });
+            assert_eq!(copies.recv().unwrap(), 1);
+            drop(b);
+            go.send(()).unwrap();
+            assert_eq!(copies.recv().unwrap(), 1, "b's copy went, c's came");
+        });
     }
 }

@@ -7,12 +7,14 @@
 //! on the 2-core reference VM all models take ~1 s at 4, ~10 s at 6, and ~70 s unbounded
 //! (every interleaving).
 //!
-//! The model has teeth (both checked by hand): dropping the hit path's serial check in
+//! The model has teeth (each checked by hand): dropping the hit path's serial check in
 //! `hit.rs` (finding an entry by `now < e.fresh_until` alone) makes
 //! `loom_hit_path_never_serves_a_token_after_its_eviction` fail, as the reader serves its
-//! private copy of a token evicted before the call; and moving `finish`'s `notify_all`
-//! before it records the outcome makes the single-flight and invalidation models report a
-//! deadlock (a waiter woken too early sleeps again and nobody wakes it).
+//! private copy of a token evicted before the call; moving `finish`'s `notify_all` before
+//! it records the outcome makes the single-flight and invalidation models report a
+//! deadlock (a waiter woken too early sleeps again and nobody wakes it); and a cache drop
+//! that does not publish 0 makes `loom_a_dropped_caches_copies_go_by_the_next_miss` fail
+//! when the other thread drops the cache (this thread's copy still looks in use).
 //!
 //! The HTTP request is not modelled: a fetch is the caller completing its ticket with a
 //! result it makes up. Test bookkeeping (fetch counters) uses `std` atomics: loom runs a
@@ -48,6 +50,7 @@ fn cache() -> Arc<TokenCache> {
                 max_attempts: 3,
                 base_delay: Duration::from_millis(100),
                 max_delay: Duration::from_secs(1),
+                max_retry_after: Duration::from_secs(2),
             },
             max_keyed_slots: 2,
         },
@@ -59,7 +62,7 @@ fn cache() -> Arc<TokenCache> {
 /// on, usable until 3 570 s.
 fn issued(value: &str, issued: Instant) -> Result<Fetched> {
     Ok(Fetched {
-        value: value.into(),
+        value: crate::secret::Secret::new(value),
         lifetime: Duration::from_secs(3600),
         issued,
         granted_scope: None,
@@ -286,5 +289,39 @@ fn loom_hit_path_never_serves_a_token_after_its_eviction() {
         }
         replaced.store(true, Ordering::Release);
         reader.join().unwrap();
+    });
+}
+
+#[test]
+fn loom_a_dropped_caches_copies_go_by_the_next_miss() {
+    if clock::coarse_deadline(Instant::now() + Duration::from_secs(60)) == 0 {
+        return; // no coarse clock on this platform: no per-thread copies are made
+    }
+    model(|| {
+        let t0 = Instant::now();
+        let (dropped, kept) = (cache(), cache());
+        prime(&dropped, "dropped", t0);
+        prime(&kept, "kept", t0);
+        // Both threads hit `dropped` (each copies its token), then let go of it: whichever
+        // lets go last drops the cache, and the other learns of it only from the 0 that
+        // the drop publishes.
+        let other = {
+            let dropped = dropped.clone();
+            thread::spawn(move || {
+                assert_eq!(dropped.fresh_default().unwrap().as_str(), "dropped");
+                drop(dropped);
+            })
+        };
+        assert_eq!(dropped.fresh_default().unwrap().as_str(), "dropped");
+        drop(dropped);
+        other.join().unwrap();
+        // This thread's copy went with the cache if the drop ran here; else this miss on
+        // another cache drops it.
+        assert_eq!(kept.fresh_default().unwrap().as_str(), "kept");
+        assert_eq!(
+            hit::local_copies(),
+            1,
+            "a dropped cache's copy outlived a miss"
+        );
     });
 }

@@ -5,11 +5,14 @@
 //! - this file: the decisions (`lookup`, `complete`, `wait`, `invalidate`, `rotate`);
 //! - `slot`: the state behind the lock, one slot per distinct token request;
 //! - `hit`: the lock-free hit path through per-thread token copies;
+//! - `health`: a read-only look at the default slot, for readiness probes;
 //! - `clock`: the coarse monotonic clock that hit path compares against;
 //! - `loom_model`: the model-checked proof of the above (single flight, shared outcomes,
-//!   serve-stale, invalidation by identity, the hit path's serial check).
+//!   serve-stale, invalidation by identity, the hit path's serial check, a dropped cache's
+//!   copies gone by each thread's next miss).
 
 pub(crate) mod clock;
+mod health;
 mod hit;
 #[cfg(all(test, loom))]
 mod loom_model;
@@ -23,7 +26,7 @@ use std::time::{Duration, Instant};
 use self::hit::{ShardedCount, HIT_SHARDS};
 use self::slot::{Slot, SlotRef, State};
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{backoff, random_unit, RetryPolicy};
+use crate::http::{failure_memory, random_unit, RetryPolicy};
 use crate::oauth::{AccessToken, Fetched, SlotKey, Timing};
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::{Condvar, ForkLock, Mutex};
@@ -245,13 +248,19 @@ impl TokenCache {
                     }
                     Err(error) => {
                         slot.failures += 1;
+                        slot.last_error = Some(error.clone());
                         let wait = if error.is_transient() {
-                            backoff(&self.policy.retry, slot.failures, error.retry_after())
+                            failure_memory(&self.policy.retry, slot.failures, error.retry_after())
                         } else {
                             self.policy.error_cooldown
                         };
-                        slot.failure = Some((error.clone(), now + wait));
-                        slot.retry_at = Some(now + wait);
+                        // Far enough to mean "not before the next restart" if it cannot be
+                        // represented: an error_cooldown of u64::MAX ms, say.
+                        let until = now
+                            .checked_add(wait)
+                            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
+                        slot.failure = Some((error.clone(), until));
+                        slot.retry_at = Some(until);
                     }
                 }
             }
@@ -361,9 +370,11 @@ impl TokenCache {
 }
 
 impl Drop for TokenCache {
-    /// Threads may still hold copies of the last token: publishing 0 frees their entries
-    /// for other clients' tokens (see `hit`).
+    /// Threads may still hold copies of the last token. This thread's go now (zeroized);
+    /// publishing 0 marks the others' as unused, so each thread drops them at its next miss
+    /// (or when it exits) and takes their entries for other clients' tokens (see `hit`).
     fn drop(&mut self) {
         self.published.store(0, Ordering::Release);
+        hit::drop_unused_copies();
     }
 }

@@ -44,6 +44,8 @@ pub(super) struct Slot {
     /// No new refresh is started before this.
     pub(super) retry_at: Option<Instant>,
     pub(super) failures: u32,
+    /// The newest failed fetch's error, kept after recovery (for `health`).
+    pub(super) last_error: Option<Error>,
     pub(super) stale_reported: bool,
     pub(super) last_used: u64,
 }
@@ -60,6 +62,7 @@ impl Slot {
             failure: None,
             retry_at: None,
             failures: 0,
+            last_error: None,
             stale_reported: false,
             last_used: 0,
         }

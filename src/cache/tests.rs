@@ -12,6 +12,7 @@ fn cache() -> TokenCache {
                 max_attempts: 3,
                 base_delay: Duration::from_millis(100),
                 max_delay: Duration::from_secs(1),
+                max_retry_after: Duration::from_secs(2),
             },
             max_keyed_slots: 2,
         },
@@ -20,7 +21,7 @@ fn cache() -> TokenCache {
 
 fn fetched(value: &str, issued: Instant, lifetime: u64) -> Result<Fetched> {
     Ok(Fetched {
-        value: value.into(),
+        value: crate::secret::Secret::new(value),
         lifetime: Duration::from_secs(lifetime),
         issued,
         granted_scope: None,
@@ -56,8 +57,10 @@ fn cold_fetch_then_hits_then_refresh_window_then_stale() {
         _ => panic!("expected a refresh"),
     };
     assert!(matches!(c.lookup(None, at), Lookup::Fresh(_)));
-    // The refresh fails: old token keeps serving, reported stale once.
-    let err = Error::new(ErrorKind::Server, "down");
+    // The refresh fails: old token keeps serving, reported stale once. The server's
+    // Retry-After fixes the backoff (full jitter alone may draw less than the 1 ms below,
+    // and the next lookup would then start a refresh instead).
+    let err = Error::new(ErrorKind::Server, "down").with_retry_after(Some(Duration::from_secs(1)));
     assert!(refresh.complete(Err(err), at).is_err());
     let after = at + Duration::from_millis(1);
     assert!(matches!(c.lookup(None, after), Lookup::ServeStale(t) if t.as_str() == "a"));

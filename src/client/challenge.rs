@@ -1,11 +1,15 @@
 //! What an API's `WWW-Authenticate: Bearer` challenge says (RFC 6750 §3), turned into the
-//! errors `send` reports for a second 401 and for a 403.
+//! errors `send` reports for a second 401 and for a 403. Every parameter is server text, so
+//! each is quoted through a redactor that knows the token the request carried.
 
-use crate::error::{quote_body, Error, ErrorKind};
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind};
 use crate::http::Reply;
+use crate::redact::Redactor;
 
 /// The auth-params of a `WWW-Authenticate: Bearer ...` challenge (RFC 6750 §3).
-fn bearer_params(reply: &Reply) -> Vec<(String, String)> {
+pub(crate) fn bearer_params(reply: &Reply) -> Vec<(String, String)> {
     let Some(header) = reply.header("www-authenticate") else {
         return Vec::new();
     };
@@ -53,19 +57,60 @@ fn bearer_params(reply: &Reply) -> Vec<(String, String)> {
     params
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(n, _)| n == name)
         .map(|(_, v)| v.as_str())
 }
 
-pub(super) fn unauthorized(reply: &Reply, url: &str) -> Error {
+/// What to check when an API rejects tokens that were just issued.
+const CHECK_FRESH: &str = "it rejects freshly issued tokens. Check that the token's audience and \
+     scope are what this API expects, and the tenant headers it needs";
+
+/// A rejection (401, or GraphQL `UNAUTHENTICATED` in a 200) after one token refresh.
+pub(super) fn unauthorized(reply: &Reply, url: &str, redactor: &Redactor) -> Error {
+    rejection(
+        reply,
+        Some(url),
+        "again after one token refresh".into(),
+        "",
+        redactor,
+    )
+}
+
+/// A rejection of a token issued after the API had rejected another one `since` ago: no
+/// refresh is started for it (see the `rejection` module). `url` when it is known.
+pub(super) fn rejected_fresh(
+    reply: &Reply,
+    url: Option<&str>,
+    since: Duration,
+    redactor: &Redactor,
+) -> Error {
+    rejection(
+        reply,
+        url,
+        format!(
+            "for a token issued after it rejected another one {} ms ago",
+            since.as_millis()
+        ),
+        " No new token is fetched for it until error_cooldown has passed.",
+        redactor,
+    )
+}
+
+fn rejection(
+    reply: &Reply,
+    url: Option<&str>,
+    context: String,
+    then: &str,
+    redactor: &Redactor,
+) -> Error {
     let params = bearer_params(reply);
-    let code = param(&params, "error").map(str::to_string);
-    let description = param(&params, "error_description").map(str::to_string);
+    let code = param(&params, "error").map(|c| redactor.quote(c));
+    let description = param(&params, "error_description").map(|d| redactor.quote(d));
     let detail = match (&code, &description) {
-        (Some(c), Some(d)) => format!(" ({c}: \"{}\")", quote_body(d.as_bytes(), 200)),
+        (Some(c), Some(d)) => format!(" ({c}: \"{d}\")"),
         (Some(c), None) => format!(" ({c})"),
         _ => String::new(),
     };
@@ -77,18 +122,18 @@ pub(super) fn unauthorized(reply: &Reply, url: &str) -> Error {
     Error::new(
         ErrorKind::Unauthorized,
         format!(
-            "The API at {url} answered {what}{detail} again after one token refresh; check that the token's \
-             scope/audience is what this API expects."
+            "The API{} answered {what}{detail} {context}: {CHECK_FRESH}.{then}",
+            url.map(|u| format!(" at {u}")).unwrap_or_default()
         ),
     )
     .with_status(reply.status)
     .with_oauth(code, description)
 }
 
-pub(super) fn forbidden(reply: &Reply, url: &str) -> Error {
+pub(super) fn forbidden(reply: &Reply, url: &str, redactor: &Redactor) -> Error {
     let params = bearer_params(reply);
-    let code = param(&params, "error").map(str::to_string);
-    let scope = param(&params, "scope").map(str::to_string);
+    let code = param(&params, "error").map(|c| redactor.quote(c));
+    let scope = param(&params, "scope").map(|s| redactor.quote(s));
     let detail = match (&code, &scope) {
         (Some(c), Some(s)) => format!(" ({c}; required scope: `{s}`)"),
         (Some(c), None) => format!(" ({c})"),
@@ -100,7 +145,10 @@ pub(super) fn forbidden(reply: &Reply, url: &str) -> Error {
         format!("The API at {url} answered HTTP 403{detail}: the token is valid but lacks permission. Not retried."),
     )
     .with_status(403)
-    .with_oauth(code, param(&params, "error_description").map(str::to_string))
+    .with_oauth(
+        code,
+        param(&params, "error_description").map(|d| redactor.quote(d)),
+    )
     .with_scope(scope)
 }
 
@@ -131,8 +179,34 @@ mod tests {
         let e = forbidden(
             &reply_with(r#"Bearer error="insufficient_scope", scope="admin:write""#),
             "https://api/x",
+            &Redactor::new(),
         );
         assert_eq!(e.kind(), ErrorKind::Forbidden);
         assert_eq!(e.required_scope(), Some("admin:write"));
+    }
+
+    #[test]
+    fn challenge_parameters_are_quoted_without_the_token() {
+        let mut redactor = Redactor::new();
+        redactor.token("tok-123456789");
+        let header = format!(
+            r#"Bearer error="tok-123456789", scope="{}", error_description="token tok-123456789 {}""#,
+            "s".repeat(10_000),
+            "d".repeat(10_000)
+        );
+        for e in [
+            forbidden(&reply_with(&header), "https://api/x", &redactor),
+            unauthorized(&reply_with(&header), "https://api/x", &redactor),
+        ] {
+            let all = format!(
+                "{e} {e:?} {:?} {:?} {:?}",
+                e.oauth_error(),
+                e.oauth_error_description(),
+                e.required_scope()
+            );
+            assert!(!all.contains("tok-1"), "{all}");
+            assert!(e.message().len() < 1200, "{}", e.message().len());
+            assert!(e.oauth_error_description().unwrap().chars().count() <= 300);
+        }
     }
 }

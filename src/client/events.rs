@@ -21,6 +21,9 @@ pub enum EventKind {
     RetryScheduled = 5,
     /// A token was evicted by `invalidate`.
     Invalidated = 6,
+    /// Something in the configuration deserves attention but does not stop the client (a
+    /// credential file readable by group or others). Delivered once, to the first hook.
+    Warning = 7,
 }
 
 impl EventKind {
@@ -33,6 +36,7 @@ impl EventKind {
             EventKind::ServedStale => "served_stale",
             EventKind::RetryScheduled => "retry_scheduled",
             EventKind::Invalidated => "invalidated",
+            EventKind::Warning => "warning",
         }
     }
 }
@@ -56,18 +60,48 @@ pub type EventHook = Arc<dyn Fn(&Event) + Send + Sync>;
 /// never called again (the C ABI relies on this before freeing `user_data`).
 #[derive(Default)]
 pub(crate) struct Events {
-    hook: RwLock<Option<EventHook>>,
+    hook: RwLock<Hook>,
+}
+
+#[derive(Default)]
+struct Hook {
+    current: Option<EventHook>,
+    /// Events from before any hook was installed (configuration warnings), for the first.
+    pending: Vec<Event>,
 }
 
 impl Events {
+    /// Events that hold `pending` for the first hook installed.
+    pub(crate) fn with_pending(pending: Vec<Event>) -> Events {
+        Events {
+            hook: RwLock::new(Hook {
+                current: None,
+                pending,
+            }),
+        }
+    }
+
+    /// Install `hook` (or remove it with `None`). The first hook installed receives the
+    /// pending events first, on the calling thread, before this returns.
     pub(crate) fn set(&self, hook: Option<EventHook>) {
-        *self.hook.write() = hook;
+        let pending = {
+            let mut slot = self.hook.write();
+            slot.current = hook;
+            if slot.current.is_some() {
+                std::mem::take(&mut slot.pending)
+            } else {
+                Vec::new()
+            }
+        };
+        for event in pending {
+            self.emit(event.kind, || event.message);
+        }
     }
 
     /// Build the message only when somebody listens; a panicking hook is contained.
     pub(crate) fn emit(&self, kind: EventKind, message: impl FnOnce() -> String) {
         let guard = self.hook.read();
-        if let Some(hook) = guard.as_ref() {
+        if let Some(hook) = guard.current.as_ref() {
             let event = Event {
                 kind,
                 message: message(),

@@ -1,13 +1,12 @@
 //! GraphQL servers answer an expired token with HTTP 200 and an `UNAUTHENTICATED` error
 //! code (the Apollo convention); with `graphql_auth_errors` `send` treats that as a 401.
 
-use crate::http::Reply;
-
-pub(super) fn is_graphql_unauthenticated(reply: &Reply) -> bool {
-    if reply.status != 200 {
+/// Whether an answer with `status` and `body` is a GraphQL `UNAUTHENTICATED` error.
+pub(super) fn is_graphql_unauthenticated(status: u16, body: &[u8]) -> bool {
+    if status != 200 {
         return false;
     }
-    let Ok(json) = serde_json::from_slice::<serde_json::Value>(&reply.body) else {
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
         return false;
     };
     json.get("errors")
@@ -27,21 +26,18 @@ mod tests {
 
     #[test]
     fn graphql_unauthenticated_detection() {
-        let mk = |status, body: &str| Reply {
-            status,
-            headers: Vec::new(),
-            body: body.as_bytes().to_vec(),
-        };
-        assert!(is_graphql_unauthenticated(&mk(
+        let mk = |status, body: &'static str| (status, body.as_bytes());
+        let is = |(status, body): (u16, &[u8])| is_graphql_unauthenticated(status, body);
+        assert!(is(mk(
             200,
             r#"{"data":null,"errors":[{"extensions":{"code":"UNAUTHENTICATED"}}]}"#
         )));
-        assert!(!is_graphql_unauthenticated(&mk(
+        assert!(!is(mk(
             200,
             r#"{"data":{},"errors":[{"extensions":{"code":"FORBIDDEN"}}]}"#
         )));
-        assert!(!is_graphql_unauthenticated(&mk(200, "not json")));
-        assert!(!is_graphql_unauthenticated(&mk(
+        assert!(!is(mk(200, "not json")));
+        assert!(!is(mk(
             500,
             r#"{"errors":[{"extensions":{"code":"UNAUTHENTICATED"}}]}"#
         )));

@@ -1,18 +1,23 @@
 //! The façade: tokens, authorization values and headers, invalidation, rotation, events and
 //! statistics. [`Client`] is a handle on the state in `shared`, which runs the fetches the
-//! cache asks for; `send` and its parts (`request`, `limiter`, `challenge`, `graphql`)
-//! make authorized API calls; `events` carries what happened to the user's hook.
+//! cache asks for; `send` and its parts (`request`, `limiter`, `challenge`, `graphql`,
+//! `rejection`) make authorized API calls, and `headers_for`/`recover` give HTTP clients of
+//! other libraries the same policy; `events` carries what happened to the user's hook; `health`
+//! reports the default token's state for readiness probes.
 
 #![forbid(unsafe_code)]
 
-mod challenge;
+pub(crate) mod challenge;
 pub(crate) mod events;
 mod graphql;
+mod health;
 mod limiter;
+mod rejection;
 mod request;
 mod send;
 mod shared;
 
+pub use health::{Health, HealthState};
 pub use request::{Request, Response};
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +26,8 @@ use std::time::{Duration, Instant};
 
 use self::events::{Event, Events};
 use self::limiter::RateLimiter;
+use self::rejection::RejectionGuard;
+use self::request::check_method;
 use self::send::{Sender, Tokens};
 use self::shared::{Shared, SharedRef};
 use crate::cache::{CachePolicy, TokenCache};
@@ -109,19 +116,31 @@ impl Client {
             },
         );
         let limiter = config.rate_limit.map(RateLimiter::new);
+        #[cfg(feature = "ffi")]
         let static_header_lines = config
             .headers
             .iter()
             .map(|(name, value)| format!("{name}: {value}\r\n"))
             .collect();
+        let rejections = RejectionGuard::new(config.error_cooldown);
+        let warnings = config
+            .warnings
+            .iter()
+            .map(|message| Event {
+                kind: events::EventKind::Warning,
+                message: message.clone(),
+            })
+            .collect();
         let shared = Registered::new(Shared {
             config,
+            rejections,
+            #[cfg(feature = "ffi")]
             static_header_lines,
             limiter,
             transport,
             endpoint,
             cache,
-            events: Events::default(),
+            events: Events::with_pending(warnings),
             failures: AtomicU64::new(0),
             background_refreshes: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
@@ -155,6 +174,7 @@ impl Client {
     }
 
     /// The configured static headers as `"Name: value\r\n"` lines (no `Authorization`).
+    #[cfg(feature = "ffi")]
     pub(crate) fn static_header_lines(&self) -> &str {
         &self.shared.static_header_lines
     }
@@ -178,7 +198,9 @@ impl Client {
 
     /// Install (or with `None` remove) the event hook. The hook may run on a library thread,
     /// must return quickly, and must not call back into this client. When this returns, a
-    /// replaced hook is no longer running and will not be called again.
+    /// replaced hook is no longer running and will not be called again. The first hook
+    /// installed first receives, on this thread, the configuration's
+    /// [`EventKind::Warning`](crate::EventKind::Warning)s (each once per client).
     pub fn set_event_hook<F>(&self, hook: Option<F>)
     where
         F: Fn(&Event) + Send + Sync + 'static,
@@ -190,14 +212,30 @@ impl Client {
 
     /// Send an API request with the token and static headers.
     ///
+    /// The request's own headers are checked first (see [`Request::header`]): a bad name or
+    /// value, or a header the transport or tokenward sets, is
+    /// [`crate::ErrorKind::InvalidArgument`] and nothing is sent. With `api_base_urls` set,
+    /// a URL of another origin is [`crate::ErrorKind::ForeignOrigin`], also before anything
+    /// is sent.
+    ///
     /// On 401 (or, with `graphql_auth_errors`, a 200 GraphQL answer whose
     /// `errors[].extensions.code` is `UNAUTHENTICATED`) the token it carried is invalidated
-    /// and the request re-sent once, body intact; a second 401 is [`crate::ErrorKind::Unauthorized`].
-    /// 403 is [`crate::ErrorKind::Forbidden`] (never retried). Idempotent methods are retried
-    /// on connect errors, 429, 502, 503, 504. With `api_base_urls` set, other origins get an
-    /// error before anything is sent, and redirects are followed (the token only to allowed
-    /// origins); without it, redirects are returned as they are. Other statuses are returned
-    /// as a [`Response`]. Blocks for at most the request timeout plus the token fetch.
+    /// and the request re-sent once, body intact; a second rejection is
+    /// [`crate::ErrorKind::Unauthorized`]. Once a rejection has caused a refresh, a rejection
+    /// of a token issued after it, within `error_cooldown`, is `Unauthorized` at once
+    /// without another token request: an API that rejects every token cannot turn each call
+    /// into a token request. 403 is [`crate::ErrorKind::Forbidden`] (never retried).
+    /// Idempotent methods are retried on connect errors, 429, 502, 503, 504 (after the
+    /// server's `Retry-After` when it asks for at most `retry.max_delay`; an answer asking for
+    /// longer is returned as it is).
+    ///
+    /// With `api_base_urls` set, redirects are followed (at most 5; `Location` resolved by
+    /// RFC 3986 §5.2). The token and the static headers go only to allowed origins; once the
+    /// chain reaches another origin nothing of ours goes along any more — no token, no static
+    /// header, and of the request's headers only `Accept`, `Accept-Language`, `User-Agent`
+    /// and, while the body goes along, `Content-Type`. Without `api_base_urls`, redirects
+    /// are returned as they are. Other statuses are returned as a [`Response`]. Blocks for at
+    /// most the request timeout plus the token fetch.
     pub fn send(&self, request: Request) -> Result<Response> {
         let shared = &self.shared;
         let sender = Sender {
@@ -207,6 +245,59 @@ impl Client {
             tokens: self,
         };
         send::send(&sender, request)
+    }
+
+    /// The headers for one request to `url` by another HTTP client: `Authorization` first,
+    /// then the configured static headers, as [`Client::headers`] — provided `url` may carry
+    /// them. `method` is the request's method (an RFC 9110 token).
+    ///
+    /// Errors: [`crate::ErrorKind::ForeignOrigin`] when `api_base_urls` is set and `url` is
+    /// of another origin; [`crate::ErrorKind::InvalidArgument`] for a malformed method or
+    /// URL, or plain http other than to loopback with `allow_http`; any error of the token
+    /// fetch. Blocks like [`Client::token`].
+    pub fn headers_for(&self, method: &str, url: &str) -> Result<Vec<(String, String)>> {
+        check_method(method)?;
+        send::bind(&self.shared.config, url)?;
+        self.headers()
+    }
+
+    /// Report how an API answered a request that carried `authorization` (the value
+    /// [`Client::headers_for`] gave), so that an adapter for another HTTP client recovers as
+    /// [`Client::send`] does. `body` is needed only for `graphql_auth_errors` (pass `&[]`
+    /// when it is not at hand).
+    ///
+    /// Returns `Ok(false)` when the answer does not reject the token (anything but 401, or
+    /// with `graphql_auth_errors` a 200 whose `errors[].extensions.code` is
+    /// `UNAUTHENTICATED`). `Ok(true)`: the token was rejected and is invalidated; re-send the
+    /// request once, with new headers from `headers_for`, and hand a second rejection to
+    /// the caller. [`crate::ErrorKind::Unauthorized`] when the rejected token was issued
+    /// after the API rejected another one less than `error_cooldown` ago: do not re-send
+    /// (the API rejects freshly issued tokens; the message says what to check). May block
+    /// on a token fetch when the rejected token is no longer cached.
+    pub fn recover(&self, authorization: &str, status: u16, body: &[u8]) -> Result<bool> {
+        if !send::rejects_token(&self.shared.config, status, body) {
+            return Ok(false);
+        }
+        let current = self.token()?;
+        let carried = crate::secret::constant_time_eq(
+            current.authorization().as_bytes(),
+            authorization.as_bytes(),
+        );
+        if carried {
+            if let Err(since) = Tokens::rejected(self, &current) {
+                let reply = crate::http::Reply {
+                    status,
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                };
+                let mut redactor = Tokens::redactor(self);
+                redactor.token(current.as_str());
+                return Err(challenge::rejected_fresh(&reply, None, since, &redactor));
+            }
+        }
+        // A token that is no longer the cached one was already replaced: re-send with the
+        // current one.
+        Ok(true)
     }
 
     /// Counters and the default token's remaining lifetime.
@@ -266,7 +357,15 @@ impl Tokens for Client {
         Client::token(self)
     }
 
-    fn invalidate(&self, token: &str) {
-        self.shared.invalidate(Some(token));
+    fn rejected(&self, token: &AccessToken) -> std::result::Result<(), Duration> {
+        self.shared
+            .rejections
+            .admit(token.serial(), Instant::now())?;
+        self.shared.invalidate(Some(token.as_str()));
+        Ok(())
+    }
+
+    fn redactor(&self) -> crate::redact::Redactor {
+        self.shared.endpoint.redactor()
     }
 }

@@ -3,7 +3,8 @@
 use std::fmt;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{is_header_name, is_header_value};
+use crate::http::headers;
+use crate::http::is_header_name;
 
 /// An API request for [`crate::Client::send`]. The body is kept so it can be re-sent
 /// intact when the request is retried.
@@ -36,10 +37,25 @@ impl Request {
         Request::new("POST", url)
     }
 
-    /// Add a header. `Authorization` is refused at `send`: tokenward sets it.
+    /// Add a header. [`crate::Client::send`] refuses the request when a name is not an
+    /// RFC 9110 token, a value has CR, LF, NUL or another control character, or the name is
+    /// one the transport or tokenward sets: `Authorization`, `Proxy-Authorization`, `Host`,
+    /// `Content-Length`, `Transfer-Encoding`, `Connection`, `TE`, `Upgrade` (any case).
     pub fn header(mut self, name: &str, value: &str) -> Request {
         self.headers.push((name.to_string(), value.to_string()));
         self
+    }
+
+    /// Add headers given as `"Name: value\r\n"` lines (the C ABI's text form). Strict:
+    /// every line ends with CRLF; a bare CR or LF, a line starting with whitespace
+    /// (obs-fold), whitespace before the colon, an empty line other than a final one, or a
+    /// header [`Request::header`] would refuse is an [`crate::ErrorKind::InvalidArgument`]
+    /// naming the line (never quoting a value).
+    pub fn header_lines(mut self, lines: &str) -> Result<Request> {
+        let parsed =
+            headers::parse_lines(lines).map_err(|why| invalid(format!("`headers` {why}")))?;
+        self.headers.extend(parsed);
+        Ok(self)
     }
 
     /// Set the body.
@@ -57,28 +73,10 @@ impl Request {
     }
 
     pub(super) fn validate(&self) -> Result<()> {
-        if !is_header_name(&self.method) {
-            return Err(invalid(format!(
-                "`{}` is not a valid HTTP method",
-                self.method.escape_debug()
-            )));
-        }
+        check_method(&self.method)?;
         for (name, value) in &self.headers {
-            if !is_header_name(name) {
-                return Err(invalid(format!(
-                    "header name `{}` is not a valid HTTP token",
-                    name.escape_debug()
-                )));
-            }
-            if !is_header_value(value) {
-                return Err(invalid(format!(
-                    "header `{name}` has CR, LF, NUL or another control character in its value"
-                )));
-            }
-            if name.eq_ignore_ascii_case("authorization") {
-                return Err(invalid(
-                    "requests must not set Authorization; tokenward sets it".into(),
-                ));
+            if let Some(why) = headers::refuse(name, value) {
+                return Err(invalid(why));
             }
         }
         Ok(())
@@ -149,6 +147,18 @@ impl fmt::Debug for Response {
     }
 }
 
+/// An HTTP method is an RFC 9110 token.
+pub(super) fn check_method(method: &str) -> Result<()> {
+    if is_header_name(method) {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "`{}` is not a valid HTTP method",
+            method.escape_debug()
+        )))
+    }
+}
+
 pub(super) fn invalid(message: String) -> Error {
     Error::new(
         ErrorKind::InvalidArgument,
@@ -175,9 +185,26 @@ mod tests {
             .validate()
             .is_err());
         assert!(Request::new("GE T", "https://x").validate().is_err());
+        for name in [
+            "host",
+            "Content-Length",
+            "TRANSFER-ENCODING",
+            "te",
+            "Upgrade",
+        ] {
+            assert!(Request::get("https://x")
+                .header(name, "v")
+                .validate()
+                .is_err());
+        }
         assert!(Request::post("https://x")
             .header("content-type", "application/json")
             .validate()
             .is_ok());
+        let e = Request::get("https://x")
+            .header_lines("X-A: 1\r\nX-B: 2\nX-C: 3\r\n")
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert!(e.message().contains("`headers` line 2"), "{e}");
     }
 }

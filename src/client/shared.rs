@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use super::events::{EventKind, Events};
 use super::limiter::RateLimiter;
+use super::rejection::RejectionGuard;
 use crate::cache::{Flight, Lookup, Ticket, TokenCache};
 use crate::config::{Config, RefreshMode};
 use crate::error::Result;
@@ -24,7 +25,10 @@ pub(crate) struct Shared {
     pub(super) cache: TokenCache,
     pub(super) events: Events,
     pub(super) limiter: Option<RateLimiter>,
+    /// Keeps an API that rejects every token from causing a refresh per call.
+    pub(super) rejections: RejectionGuard,
     /// The static headers as `"Name: value\r\n"` lines, formatted once for the C ABI.
+    #[cfg(feature = "ffi")]
     pub(super) static_header_lines: String,
     pub(super) failures: AtomicU64,
     pub(super) background_refreshes: AtomicU64,
@@ -208,6 +212,7 @@ impl ForkAware for Shared {
         if let Some(limiter) = &self.limiter {
             limiter.fork_locks(visit);
         }
+        self.rejections.fork_locks(visit);
     }
 
     fn forget_inherited_work(&self) {

@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::sources::Sources;
 #[cfg(doc)]
 use super::Config;
 use super::{AuthMethod, RateLimit, RefreshMode, RetryPolicy};
@@ -36,6 +37,7 @@ pub struct ConfigBuilder {
     pub(super) max_attempts: Option<u64>,
     pub(super) base_delay: Option<Duration>,
     pub(super) max_delay: Option<Duration>,
+    pub(super) max_retry_after: Option<Duration>,
     pub(super) tls: TlsFiles,
     pub(super) proxy: Option<String>,
     pub(super) allow_http: bool,
@@ -43,6 +45,12 @@ pub struct ConfigBuilder {
     pub(super) rate_limit: Option<(u64, Duration)>,
     pub(super) max_response_bytes: Option<u64>,
     pub(super) problems: Vec<String>,
+    /// Things worth telling the user that do not stop the configuration.
+    pub(super) warnings: Vec<String>,
+    /// Where the text sources read each key (see `sources`).
+    pub(super) sources: Sources,
+    /// The named environment chosen (see `environments`).
+    pub(super) environment: Option<String>,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -168,11 +176,19 @@ impl ConfigBuilder {
         self
     }
 
-    /// Retry policy for transient token-endpoint failures.
+    /// Retry policy for transient failures (start from `RetryPolicy::default()`).
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.max_attempts = Some(policy.max_attempts.into());
         self.base_delay = Some(policy.base_delay);
         self.max_delay = Some(policy.max_delay);
+        self.max_retry_after = Some(policy.max_retry_after);
+        self
+    }
+
+    /// The longest a transient failure is remembered, whatever the server's `Retry-After`
+    /// asks (default 120 s): one `Retry-After: 86400` cannot lock the client out for a day.
+    pub fn max_retry_after(mut self, limit: Duration) -> Self {
+        self.max_retry_after = Some(limit);
         self
     }
 

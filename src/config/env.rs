@@ -1,30 +1,77 @@
 //! The environment source: `{prefix}TOKEN_URL`, `{prefix}CLIENT_ID`, … applied to the builder.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
+use super::environments::EnvOverlay;
+use super::sources::{key_of_var, KeySource};
 use super::ConfigBuilder;
 use crate::secret::Secret;
 
 impl ConfigBuilder {
-    pub(super) fn apply_env(&mut self, prefix: &str, var: impl Fn(&str) -> Option<String>) {
-        let get = |names: &[&str], me: &mut ConfigBuilder| -> Option<String> {
-            let mut found: Option<(String, String)> = None;
-            for name in names {
-                let full = format!("{prefix}{name}");
-                if let Some(v) = var(&full).filter(|v| !v.is_empty()) {
-                    match &found {
-                        Some((other, seen)) if *seen != v => me.problem(format!(
-                            "environment variables {other} and {full} disagree; set only one"
-                        )),
-                        Some(_) => {}
-                        None => found = Some((full, v)),
-                    }
+    pub(super) fn apply_env(
+        &mut self,
+        prefix: &str,
+        var: &dyn Fn(&str) -> Option<String>,
+        names: &dyn Fn() -> Vec<String>,
+    ) {
+        let overlay = match EnvOverlay::new(prefix, var, names) {
+            Ok(overlay) => overlay,
+            Err(problem) => {
+                self.problem(problem);
+                EnvOverlay {
+                    specific: None,
+                    name: None,
                 }
             }
-            found.map(|(_, v)| v)
+        };
+        if let Some(name) = &overlay.name {
+            self.sources.record(
+                "environment",
+                KeySource::Var(format!("{prefix}ENVIRONMENT")),
+            );
+            self.environment = Some(name.clone());
+        }
+        // The chosen environment's variables first; the base ones only if it sets none.
+        let layers: Vec<&str> = overlay
+            .specific
+            .iter()
+            .map(String::as_str)
+            .chain([prefix])
+            .collect();
+        let get = |names: &[&str], me: &mut ConfigBuilder| -> Option<String> {
+            for layer in &layers {
+                let mut found: Option<(String, String)> = None;
+                for name in names {
+                    let full = format!("{layer}{name}");
+                    if let Some(v) = var(&full).filter(|v| !v.is_empty()) {
+                        match &found {
+                            Some((other, seen)) if *seen != v => me.problem(format!(
+                                "environment variables {other} and {full} disagree; set only one"
+                            )),
+                            Some(_) => {}
+                            None => found = Some((full, v)),
+                        }
+                    }
+                }
+                if let Some((full, v)) = found {
+                    me.sources
+                        .record(key_of_var(names[0]), KeySource::Var(full));
+                    return Some(v);
+                }
+            }
+            None
         };
         self.token_url = get(&["TOKEN_URL", "AUTH_URL"], self);
         self.issuer = get(&["ISSUER"], self);
+        // The Cognito-style `.env` names the token endpoint `AUTH_URL`, without the prefix.
+        if prefix == "API_" && self.token_url.is_none() && self.issuer.is_none() {
+            self.token_url = var("AUTH_URL").filter(|v| !v.is_empty());
+            if self.token_url.is_some() {
+                self.sources
+                    .record("token_url", KeySource::Var("AUTH_URL".into()));
+            }
+        }
         self.client_id = get(&["CLIENT_ID"], self);
         self.client_secret = get(&["CLIENT_SECRET"], self).map(Secret::new);
         self.client_secret_file = get(&["CLIENT_SECRET_FILE"], self).map(PathBuf::from);
@@ -65,6 +112,14 @@ impl ConfigBuilder {
             self.api_base_urls.push(url);
         }
         self.tls.ca_file = get(&["CA_FILE"], self).map(PathBuf::from);
+        if let Some(ms) = get(&["MAX_RETRY_AFTER_MS"], self) {
+            match ms.trim().parse::<u64>() {
+                Ok(ms) => self.max_retry_after = Some(Duration::from_millis(ms)),
+                Err(_) => self.problem(format!(
+                    "{prefix}MAX_RETRY_AFTER_MS must be a whole number of milliseconds (got `{ms}`)"
+                )),
+            }
+        }
         if let Some(flag) = get(&["ALLOW_HTTP"], self) {
             match flag.to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => self.allow_http = true,

@@ -33,7 +33,10 @@ impl ConfigBuilder {
                     secret
                 } else if let Some(path) = self.client_secret_file.take() {
                     match read_secret_file(&path) {
-                        Ok(s) => s,
+                        Ok(s) => {
+                            self.warn_if_exposed(&path, "client_secret_file");
+                            s
+                        }
                         Err(msg) => {
                             self.problem(msg);
                             return None;
@@ -73,7 +76,10 @@ impl ConfigBuilder {
                     return None;
                 };
                 match SigningKey::from_pem_file(&path, self.private_key_id.take()) {
-                    Ok(key) => Some(Credential::Key(std::sync::Arc::new(key))),
+                    Ok(key) => {
+                        self.warn_if_exposed(&path, "private_key_file");
+                        Some(Credential::Key(std::sync::Arc::new(key)))
+                    }
                     Err(msg) => {
                         self.problem(msg);
                         None
@@ -92,6 +98,38 @@ impl ConfigBuilder {
             }
         }
     }
+}
+
+impl ConfigBuilder {
+    /// Note a credential file that group or others may read. A warning, not a refusal:
+    /// Kubernetes mounts secrets 0644 unless told otherwise, and the file is in use there.
+    fn warn_if_exposed(&mut self, path: &Path, key: &str) {
+        if let Some(mode) = exposed_mode(path) {
+            self.warnings.push(format!(
+                "`{key}` {} is readable by {} (mode {mode:04o}); restrict it to its owner \
+                 (chmod 600, or defaultMode 0400 for a Kubernetes secret volume).",
+                path.display(),
+                match (mode & 0o040 != 0, mode & 0o004 != 0) {
+                    (true, true) => "group and others",
+                    (true, false) => "its group",
+                    _ => "others",
+                }
+            ));
+        }
+    }
+}
+
+/// The permission bits of `path` when group or others may read it (Unix only).
+#[cfg(unix)]
+fn exposed_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+    (mode & 0o044 != 0).then_some(mode)
+}
+
+#[cfg(not(unix))]
+fn exposed_mode(_path: &Path) -> Option<u32> {
+    None
 }
 
 fn read_secret_file(path: &Path) -> std::result::Result<Secret, String> {

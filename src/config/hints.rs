@@ -28,6 +28,8 @@ pub(super) const KNOWN_KEYS: &[&str] = &[
     "graphql_auth_errors",
     "rate_limit",
     "max_response_bytes",
+    "environment",
+    "environments",
 ];
 
 /// Form parameters tokenward sets itself; `extra_params` may not override them.

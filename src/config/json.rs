@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::hints::{suggest, KNOWN_KEYS};
+use super::sources::KeySource;
 use super::ConfigBuilder;
 use crate::secret::Secret;
 
@@ -17,6 +18,7 @@ impl ConfigBuilder {
     pub(super) fn apply_json(&mut self, entries: Vec<(String, Box<RawValue>)>) {
         for (key, raw) in entries {
             let k = key.as_str();
+            self.sources.record(k, KeySource::Json);
             if k == "headers" || k == "extra_params" {
                 let pairs = self.json_string_map(k, &raw);
                 if k == "headers" {
@@ -117,13 +119,19 @@ impl ConfigBuilder {
                     for (sub, v) in self.json_object(
                         k,
                         value,
-                        &["max_attempts", "base_delay_ms", "max_delay_ms"],
+                        &[
+                            "max_attempts",
+                            "base_delay_ms",
+                            "max_delay_ms",
+                            "max_retry_after_ms",
+                        ],
                     ) {
                         let n = self.json_u64(&format!("retry.{sub}"), &v);
                         match sub.as_str() {
                             "max_attempts" => self.max_attempts = n,
                             "base_delay_ms" => self.base_delay = n.map(Duration::from_millis),
-                            _ => self.max_delay = n.map(Duration::from_millis),
+                            "max_delay_ms" => self.max_delay = n.map(Duration::from_millis),
+                            _ => self.max_retry_after = n.map(Duration::from_millis),
                         }
                     }
                 }

@@ -13,9 +13,11 @@
 
 mod builder;
 mod env;
+mod environments;
 mod files;
 mod hints;
 mod json;
+pub(crate) mod sources;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -33,6 +35,7 @@ use crate::error::{Error, Result};
 use crate::http::{Origin, TlsFiles};
 use crate::oauth::TokenRequest;
 pub(crate) use crate::oauth::{Credential, TokenLocation};
+use sources::Sources;
 
 /// Who performs the early refresh when a token enters its refresh window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +80,12 @@ pub struct Config {
     pub(crate) graphql_auth_errors: bool,
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) max_response_bytes: u64,
+    /// Delivered once, as `Warning` events, to the first event hook of a client built from
+    /// this configuration.
+    pub(crate) warnings: Vec<String>,
+    /// Where each key was read, for diagnosis.
+    pub(crate) sources: Sources,
+    pub(crate) environment: Option<String>,
 }
 
 impl fmt::Debug for Config {
@@ -108,7 +117,32 @@ impl Config {
 
     /// Parse and validate a JSON configuration (the keys are listed in the README). Unknown keys are
     /// an error, so a typo such as `client_secert` is never silently ignored.
+    ///
+    /// A configuration with `environments` is merged with the one named by its `environment`
+    /// key, else by the `TOKENWARD_ENVIRONMENT` variable (with neither, the base alone is
+    /// used); a name that is not defined is an error listing the defined ones.
     pub fn from_json(text: &str) -> Result<Config> {
+        Config::from_json_with(text, "TOKENWARD_", &|name| std::env::var(name).ok())
+    }
+
+    /// [`Config::from_json`] on the contents of a file. Errors: [`crate::ErrorKind::Config`]
+    /// when the file cannot be read, or for what is wrong inside it.
+    pub fn from_json_file(path: impl AsRef<std::path::Path>) -> Result<Config> {
+        let path = path.as_ref();
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+            Error::config(format!(
+                "configuration rejected: the file {} cannot be read: {e}.",
+                path.display()
+            ))
+        })?);
+        Config::from_json(&text)
+    }
+
+    pub(crate) fn from_json_with(
+        text: &str,
+        prefix: &str,
+        var: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config> {
         let entries = match serde_json::from_str::<Value>(text) {
             Err(e) => {
                 return Err(Error::config(format!(
@@ -119,24 +153,61 @@ impl Config {
                 .map_err(|e| Error::config(format!("configuration is not valid JSON: {e}")))?,
             Ok(_) => return Err(Error::config("configuration must be a JSON object")),
         };
+        let selected = environments::select_json(entries, var(&format!("{prefix}ENVIRONMENT")))
+            .map_err(|problem| Error::config(format!("configuration rejected: {problem}.")))?;
         let mut b = ConfigBuilder::default();
-        b.apply_json(entries);
+        b.apply_json(selected.entries);
+        b.note_environment(selected.name, &selected.overridden);
         b.build()
     }
 
     /// Read the configuration from environment variables named `{prefix}TOKEN_URL`,
     /// `{prefix}CLIENT_ID`, ... (`prefix` defaults to `TOKENWARD_`; `API_` makes the
-    /// common `API_CLIENT_ID` / `API_BASE_URL` names work).
+    /// common `API_CLIENT_ID` / `API_BASE_URL` names work, and with it a bare `AUTH_URL`
+    /// is read when neither `API_TOKEN_URL` nor `API_AUTH_URL` is set).
+    ///
+    /// `{prefix}ENVIRONMENT=<name>` chooses a named environment: each `{prefix}<NAME>_<VAR>`
+    /// then takes precedence over `{prefix}<VAR>` (e.g. `TOKENWARD_SANDBOX_TOKEN_URL`); a
+    /// name for which no such variable is set is an error listing the names that have some.
     pub fn from_env(prefix: Option<&str>) -> Result<Config> {
-        Config::from_vars(prefix.unwrap_or("TOKENWARD_"), |name| {
-            std::env::var(name).ok()
-        })
+        let names = || {
+            std::env::vars_os()
+                .filter_map(|(k, _)| k.into_string().ok())
+                .collect()
+        };
+        Config::from_vars_listed(
+            prefix.unwrap_or("TOKENWARD_"),
+            &|name| std::env::var(name).ok(),
+            &names,
+        )
     }
 
+    #[cfg(test)]
     pub(crate) fn from_vars(prefix: &str, var: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        Config::from_vars_listed(prefix, &var, &Vec::new)
+    }
+
+    /// [`Config::from_env`] over any variables: `var` looks one up, `names` lists them all.
+    pub(crate) fn from_vars_listed(
+        prefix: &str,
+        var: &dyn Fn(&str) -> Option<String>,
+        names: &dyn Fn() -> Vec<String>,
+    ) -> Result<Config> {
         let mut b = ConfigBuilder::default();
-        b.apply_env(prefix, var);
+        b.apply_env(prefix, var, names);
         b.build()
+    }
+
+    /// Where `key` (e.g. `"token_url"`, `"tls.ca_file"`, `"headers.tenant-code"`) was read:
+    /// `"JSON"`, `"JSON environments.<name>"` or `"$<VARIABLE>"`; `None` when it was set in
+    /// code or left at its default.
+    pub fn source_of(&self, key: &str) -> Option<String> {
+        self.sources.get(key).map(ToString::to_string)
+    }
+
+    /// The named environment this configuration was chosen from, if any.
+    pub fn environment(&self) -> Option<&str> {
+        self.environment.as_deref()
     }
 
     /// The configured static headers, in order.

@@ -195,3 +195,63 @@ fn tls_files_are_checked_at_build_and_kept_as_paths() {
         "{e}"
     );
 }
+
+#[test]
+fn max_retry_after_from_every_source() {
+    assert_eq!(
+        json("").unwrap().retry.max_retry_after,
+        Duration::from_secs(120)
+    );
+    let c = json(r#""retry":{"max_retry_after_ms":2500}"#).unwrap();
+    assert_eq!(c.retry.max_retry_after, Duration::from_millis(2500));
+    assert_eq!(
+        c.retry.max_delay,
+        Duration::from_secs(10),
+        "the others keep their defaults"
+    );
+    let e = json(r#""retry":{"max_retry_after_s":1}"#).unwrap_err();
+    assert!(
+        e.message().contains("did you mean `max_retry_after_ms`"),
+        "{e}"
+    );
+
+    let vars = |extra: &'static str| {
+        move |n: &str| match n {
+            "T_TOKEN_URL" => Some("https://idp.example.com/t".to_string()),
+            "T_CLIENT_ID" => Some("c".to_string()),
+            "T_CLIENT_SECRET" => Some("s".to_string()),
+            "T_MAX_RETRY_AFTER_MS" => Some(extra.to_string()),
+            _ => None,
+        }
+    };
+    let c = Config::from_vars("T_", vars("750")).unwrap();
+    assert_eq!(c.retry.max_retry_after, Duration::from_millis(750));
+    let e = Config::from_vars("T_", vars("soon")).unwrap_err();
+    assert!(e.message().contains("T_MAX_RETRY_AFTER_MS"), "{e}");
+
+    let c = Config::builder()
+        .token_url("https://idp.example.com/t")
+        .client_id("c")
+        .client_secret("s")
+        .max_retry_after(Duration::from_secs(7))
+        .build()
+        .unwrap();
+    assert_eq!(c.retry.max_retry_after, Duration::from_secs(7));
+    let c = Config::builder()
+        .token_url("https://idp.example.com/t")
+        .client_id("c")
+        .client_secret("s")
+        .retry(RetryPolicy {
+            max_attempts: 2,
+            ..RetryPolicy::default()
+        })
+        .build()
+        .unwrap();
+    assert_eq!(
+        c.retry,
+        RetryPolicy {
+            max_attempts: 2,
+            ..RetryPolicy::default()
+        }
+    );
+}

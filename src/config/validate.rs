@@ -127,8 +127,10 @@ impl ConfigBuilder {
                 3
             }
         };
-        let base_delay = self.base_delay.unwrap_or(Duration::from_millis(250));
-        let max_delay = self.max_delay.unwrap_or(Duration::from_secs(10));
+        let defaults = RetryPolicy::default();
+        let base_delay = self.base_delay.unwrap_or(defaults.base_delay);
+        let max_delay = self.max_delay.unwrap_or(defaults.max_delay);
+        let max_retry_after = self.max_retry_after.unwrap_or(defaults.max_retry_after);
         if base_delay > max_delay {
             self.problem("`retry.base_delay_ms` must not exceed `retry.max_delay_ms`".into());
         }
@@ -187,6 +189,7 @@ impl ConfigBuilder {
                 max_attempts,
                 base_delay,
                 max_delay,
+                max_retry_after,
             },
             tls,
             proxy: self.proxy,
@@ -194,6 +197,9 @@ impl ConfigBuilder {
             graphql_auth_errors: self.graphql_auth_errors,
             rate_limit,
             max_response_bytes,
+            warnings: self.warnings,
+            sources: self.sources,
+            environment: self.environment,
         })
     }
 

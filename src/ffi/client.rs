@@ -1,8 +1,9 @@
 //! `tw_client`: the client handle and its calls.
 
-use std::ffi::{c_char, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 
-use super::panic::{ffi_boundary, try_out, try_ref, try_str};
+use super::handle;
+use super::panic::{ffi_boundary, try_handle, try_out, try_str};
 use super::{
     fail, fail_with, tw_status, write_out, write_out_parts, TW_ERR_INVALID_ARGUMENT, TW_OK,
 };
@@ -10,7 +11,15 @@ use crate::{Client, Config, EventKind};
 
 /// An OAuth client with its token cache. Opaque. Thread-safe: share one handle between all
 /// threads. Create with `tw_client_new` or `tw_client_from_env`; free with `tw_client_free`.
-pub struct tw_client(pub(crate) Client);
+///
+/// Every call checks a tag inside the handle first, so a handle that was already freed or a
+/// pointer that is not a `tw_client` most likely gets `TW_ERR_INVALID_ARGUMENT` instead of
+/// undefined behaviour. This is a best-effort safety net, not a licence: freed handles are
+/// recognised reliably only until 1024 more clients have been freed, and an arbitrary
+/// pointer may still crash.
+pub struct tw_client {
+    _opaque: [u8; 0],
+}
 
 /// The kind of a `tw_event`.
 pub type tw_event_kind = i32;
@@ -26,6 +35,9 @@ pub const TW_EVENT_SERVED_STALE: tw_event_kind = 4;
 pub const TW_EVENT_RETRY_SCHEDULED: tw_event_kind = 5;
 /// A token was evicted by `tw_client_invalidate`.
 pub const TW_EVENT_INVALIDATED: tw_event_kind = 6;
+/// A configuration problem that does not stop the client (a credential file readable by
+/// group or others). Delivered once, to the first callback registered.
+pub const TW_EVENT_WARNING: tw_event_kind = 7;
 
 /// An event delivered to a `tw_event_fn`. All pointers are owned by the library and valid
 /// only during the callback.
@@ -51,12 +63,13 @@ fn kind_name(kind: EventKind) -> &'static CStr {
         EventKind::ServedStale => c"served_stale",
         EventKind::RetryScheduled => c"retry_scheduled",
         EventKind::Invalidated => c"invalidated",
+        EventKind::Warning => c"warning",
     }
 }
 
 fn install(client: Client, out: *mut *mut tw_client) -> tw_status {
     // SAFETY: the caller checked `out` is non-NULL.
-    unsafe { *out = Box::into_raw(Box::new(tw_client(client))) };
+    unsafe { *out = handle::new::<tw_client>(client) };
     TW_OK
 }
 
@@ -106,19 +119,30 @@ pub unsafe extern "C" fn tw_client_from_env(
     }
 }
 
-/// Free a client. NULL is fine. Must not be called twice, nor while another thread still
-/// uses the handle. After it returns, the event callback is never called again.
+/// Free a client. NULL is fine. Must not be called while another thread still uses the
+/// handle. After it returns, the event callback is never called again. Freeing a handle
+/// twice, or a pointer that is not a `tw_client`, is most likely detected and ignored (see
+/// `tw_client`; `tw_last_error` says so) — do not rely on it.
 #[no_mangle]
 pub unsafe extern "C" fn tw_client_free(client: *mut tw_client) {
     if client.is_null() {
         return;
     }
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        // SAFETY: the pointer came from `tw_client_new`/`tw_client_from_env` and is freed once.
-        let boxed = unsafe { Box::from_raw(client) };
-        // A background refresh may outlive the handle; it must not reach the callback.
-        boxed.0.set_event_hook(None::<fn(&crate::Event)>);
-        drop(boxed);
+        // SAFETY: a handle from `tw_client_new`/`tw_client_from_env`, or a misuse the tag
+        // check reports; the caller does not use it on another thread meanwhile.
+        let freed = unsafe {
+            handle::free(client, |client: &Client| {
+                // A background refresh may outlive the handle; it must not reach the callback.
+                client.set_event_hook(None::<fn(&crate::Event)>);
+            })
+        };
+        if let Err(misuse) = freed {
+            fail(
+                TW_ERR_INVALID_ARGUMENT,
+                &handle::describe(misuse, "client", "tw_client"),
+            );
+        }
     }));
 }
 
@@ -139,9 +163,9 @@ pub unsafe extern "C" fn tw_client_token(
     len: *mut usize,
 ) -> tw_status {
     ffi_boundary! {
-        let client = try_ref!(client, "client");
+        let client = try_handle!(client, "client", "tw_client");
         try_out!(len, "len");
-        match client.0.token() {
+        match client.token() {
             // SAFETY: `len` checked; `buf` validity is the caller's contract.
             Ok(token) => unsafe { write_out(token.as_str().as_bytes(), buf, cap, len) },
             Err(e) => fail_with(&e),
@@ -162,10 +186,10 @@ pub unsafe extern "C" fn tw_client_token_cacheable(
     reusable_ns: *mut u64,
 ) -> tw_status {
     ffi_boundary! {
-        let client = try_ref!(client, "client");
+        let client = try_handle!(client, "client", "tw_client");
         try_out!(len, "len");
         try_out!(reusable_ns, "reusable_ns");
-        match client.0.token_reusable_for() {
+        match client.token_reusable_for() {
             Ok((token, fresh_for)) => {
                 // SAFETY: checked non-NULL above.
                 unsafe { *reusable_ns = u64::try_from(fresh_for.as_nanos()).unwrap_or(u64::MAX) };
@@ -194,11 +218,11 @@ pub unsafe extern "C" fn tw_client_token_window(
     usable_ns: *mut u64,
 ) -> tw_status {
     ffi_boundary! {
-        let client = try_ref!(client, "client");
+        let client = try_handle!(client, "client", "tw_client");
         try_out!(len, "len");
         try_out!(fresh_ns, "fresh_ns");
         try_out!(usable_ns, "usable_ns");
-        match client.0.token_window() {
+        match client.token_window() {
             Ok((token, fresh_for, usable_for)) => {
                 let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
                 // SAFETY: both checked non-NULL above.
@@ -223,9 +247,9 @@ pub unsafe extern "C" fn tw_client_authorization(
     len: *mut usize,
 ) -> tw_status {
     ffi_boundary! {
-        let client = try_ref!(client, "client");
+        let client = try_handle!(client, "client", "tw_client");
         try_out!(len, "len");
-        match client.0.token() {
+        match client.token() {
             // SAFETY: `len` checked; `buf` validity is the caller's contract.
             Ok(token) => unsafe { write_out(token.authorization().as_bytes(), buf, cap, len) },
             Err(e) => fail_with(&e),
@@ -244,9 +268,9 @@ pub unsafe extern "C" fn tw_client_headers(
     len: *mut usize,
 ) -> tw_status {
     ffi_boundary! {
-        let client = try_ref!(client, "client");
+        let client = try_handle!(client, "client", "tw_client");
         try_out!(len, "len");
-        match client.0.token() {
+        match client.token() {
             // Written straight from the cached `Authorization` value and the static lines
             // formatted at construction: no allocation, no copy of the token on the heap.
             Ok(token) => {
@@ -254,10 +278,95 @@ pub unsafe extern "C" fn tw_client_headers(
                     b"Authorization: ",
                     token.authorization().as_bytes(),
                     b"\r\n",
-                    client.0.static_header_lines().as_bytes(),
+                    client.static_header_lines().as_bytes(),
                 ];
                 // SAFETY: `len` checked; `buf` validity is the caller's contract.
                 unsafe { write_out_parts(&parts, buf, cap, len) }
+            }
+            Err(e) => fail_with(&e),
+        }
+    }
+}
+
+/// Copy the headers for one request to `url` into `buf` as `"Name: value\r\n"` lines,
+/// `Authorization` first, then the configured static headers (buffer protocol as for
+/// `tw_client_token`) — for adapters of other HTTP clients, which attach them and nothing
+/// else. `method` is the request's method (an RFC 9110 token, e.g. `"GET"`), `url` its
+/// absolute URL; both NUL-terminated UTF-8.
+///
+/// Errors: `TW_ERR_FOREIGN_ORIGIN` when `api_base_urls` is set and `url` is of another origin
+/// (nothing is written: the token must not go there); `TW_ERR_INVALID_ARGUMENT` for a
+/// malformed method or URL, or plain http other than to loopback with `allow_http`; any
+/// `TW_ERR_*` of the token fetch. Blocks like `tw_client_token`.
+#[no_mangle]
+pub unsafe extern "C" fn tw_client_headers_for(
+    client: *mut tw_client,
+    method: *const c_char,
+    url: *const c_char,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> tw_status {
+    ffi_boundary! {
+        let client = try_handle!(client, "client", "tw_client");
+        let method = try_str!(method, "method");
+        let url = try_str!(url, "url");
+        try_out!(len, "len");
+        match client.headers_for(method, url) {
+            Ok(headers) => {
+                let text = zeroize::Zeroizing::new(
+                    headers.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect::<String>(),
+                );
+                // SAFETY: `len` checked; `buf` validity is the caller's contract.
+                unsafe { write_out(text.as_bytes(), buf, cap, len) }
+            }
+            Err(e) => fail_with(&e),
+        }
+    }
+}
+
+/// Report how the API answered a request that carried `authorization` (the `Authorization`
+/// value `tw_client_headers_for` gave, NUL-terminated), so that an adapter recovers as
+/// `tw_client_send` does. `body` (NULL with `body_len` 0 when not at hand) is read only with
+/// `graphql_auth_errors`.
+///
+/// `*resend` receives 1 when the answer rejected the token (HTTP 401, or with
+/// `graphql_auth_errors` a 200 whose `errors[].extensions.code` is `UNAUTHENTICATED`) and
+/// the token was invalidated: re-send the request once with headers from
+/// `tw_client_headers_for`, and return a second rejection to the caller. 0 otherwise.
+/// Returns `TW_ERR_UNAUTHORIZED` (with `*resend` 0) when the rejected token was issued after
+/// the API had rejected another one less than `error_cooldown` ago: do not re-send, the API
+/// rejects freshly issued tokens (`tw_last_error` says what to check). May block on a token
+/// fetch when the rejected token is no longer cached.
+#[no_mangle]
+pub unsafe extern "C" fn tw_client_recover(
+    client: *mut tw_client,
+    authorization: *const c_char,
+    status: u16,
+    body: *const u8,
+    body_len: usize,
+    resend: *mut c_int,
+) -> tw_status {
+    ffi_boundary! {
+        try_out!(resend, "resend");
+        // SAFETY: checked non-NULL above.
+        unsafe { *resend = 0 };
+        let client = try_handle!(client, "client", "tw_client");
+        let authorization = try_str!(authorization, "authorization");
+        if body.is_null() && body_len > 0 {
+            return fail(TW_ERR_INVALID_ARGUMENT, "`body` is NULL but `body_len` is not 0");
+        }
+        let body: &[u8] = if body.is_null() {
+            &[]
+        } else {
+            // SAFETY: the caller guarantees `body` is valid for `body_len` bytes.
+            unsafe { std::slice::from_raw_parts(body, body_len) }
+        };
+        match client.recover(authorization, status, body) {
+            Ok(again) => {
+                // SAFETY: checked non-NULL above.
+                unsafe { *resend = c_int::from(again) };
+                TW_OK
             }
             Err(e) => fail_with(&e),
         }
@@ -273,9 +382,9 @@ pub unsafe extern "C" fn tw_client_invalidate(
     token: *const c_char,
 ) -> tw_status {
     ffi_boundary! {
-        let client = try_ref!(client, "client");
+        let client = try_handle!(client, "client", "tw_client");
         let token = if token.is_null() { None } else { Some(try_str!(token, "token")) };
-        client.0.invalidate(token);
+        client.invalidate(token);
         TW_OK
     }
 }
@@ -288,9 +397,9 @@ pub unsafe extern "C" fn tw_client_set_client_secret(
     secret: *const c_char,
 ) -> tw_status {
     ffi_boundary! {
-        let client = try_ref!(client, "client");
+        let client = try_handle!(client, "client", "tw_client");
         let secret = try_str!(secret, "secret");
-        match client.0.set_client_secret(secret) {
+        match client.set_client_secret(secret) {
             Ok(()) => TW_OK,
             Err(e) => fail_with(&e),
         }
@@ -308,9 +417,9 @@ pub unsafe extern "C" fn tw_client_stats(
     len: *mut usize,
 ) -> tw_status {
     ffi_boundary! {
-        let client = try_ref!(client, "client");
+        let client = try_handle!(client, "client", "tw_client");
         try_out!(len, "len");
-        let json = client.0.stats().to_json();
+        let json = client.stats().to_json();
         // SAFETY: `len` checked; `buf` validity is the caller's contract.
         unsafe { write_out(json.as_bytes(), buf, cap, len) }
     }
@@ -337,6 +446,8 @@ unsafe impl Sync for Callback {}
 /// Register `callback` for events (NULL unregisters). It may run on a library thread,
 /// must return quickly, must not throw, and must not call back into this client. When this
 /// call returns, a previously registered callback is not running and will not run again.
+/// The first callback registered receives the configuration's `TW_EVENT_WARNING` events
+/// during this call, on the calling thread (each once per client).
 #[no_mangle]
 pub unsafe extern "C" fn tw_client_set_event_callback(
     client: *mut tw_client,
@@ -344,12 +455,12 @@ pub unsafe extern "C" fn tw_client_set_event_callback(
     user_data: *mut c_void,
 ) -> tw_status {
     ffi_boundary! {
-        let client = try_ref!(client, "client");
+        let client = try_handle!(client, "client", "tw_client");
         match callback {
-            None => client.0.set_event_hook(None::<fn(&crate::Event)>),
+            None => client.set_event_hook(None::<fn(&crate::Event)>),
             Some(function) => {
                 let cb = Callback { function, user_data };
-                client.0.set_event_hook(Some(move |event: &crate::Event| {
+                client.set_event_hook(Some(move |event: &crate::Event| {
                     let message = CString::new(event.message.replace('\0', " ")).unwrap_or_default();
                     let raw = tw_event {
                         kind: event.kind as tw_event_kind,

@@ -18,10 +18,13 @@ use std::ffi::{c_char, CStr, CString};
 use crate::error::{Error, ErrorKind};
 
 mod client;
+mod diagnose;
+pub(crate) mod handle;
 mod panic;
 mod response;
 
 pub use client::*;
+pub use diagnose::*;
 pub use response::*;
 
 /// Status code of every fallible call. Values are fixed forever; new ones are appended.
@@ -59,6 +62,9 @@ pub const TW_ERR_BAD_RESPONSE: tw_status = 26;
 pub const TW_ERR_UNAUTHORIZED: tw_status = 30;
 /// The API answered 403.
 pub const TW_ERR_FORBIDDEN: tw_status = 31;
+/// The request URL's origin is not one of the configured `api_base_urls`; nothing was sent
+/// and no header was handed out for it.
+pub const TW_ERR_FOREIGN_ORIGIN: tw_status = 32;
 /// A Rust panic was caught at the boundary (a tokenward bug; please report it).
 pub const TW_ERR_PANIC: tw_status = 99;
 
@@ -83,6 +89,7 @@ pub(crate) fn status_of(kind: ErrorKind) -> tw_status {
         ErrorKind::Unauthorized => TW_ERR_UNAUTHORIZED,
         ErrorKind::Forbidden => TW_ERR_FORBIDDEN,
         ErrorKind::Panic => TW_ERR_PANIC,
+        ErrorKind::ForeignOrigin => TW_ERR_FOREIGN_ORIGIN,
     }
 }
 
@@ -104,6 +111,7 @@ fn status_name(status: tw_status) -> &'static CStr {
         TW_ERR_BAD_RESPONSE => c"TW_ERR_BAD_RESPONSE",
         TW_ERR_UNAUTHORIZED => c"TW_ERR_UNAUTHORIZED",
         TW_ERR_FORBIDDEN => c"TW_ERR_FORBIDDEN",
+        TW_ERR_FOREIGN_ORIGIN => c"TW_ERR_FOREIGN_ORIGIN",
         TW_ERR_PANIC => c"TW_ERR_PANIC",
         _ => c"TW_ERR_UNKNOWN",
     }

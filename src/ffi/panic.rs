@@ -14,16 +14,18 @@ macro_rules! ffi_boundary {
     }};
 }
 
-/// `&T` from a pointer, or return `TW_ERR_INVALID_ARGUMENT` naming the argument.
-macro_rules! try_ref {
-    ($ptr:expr, $name:literal) => {
-        // SAFETY: the C caller guarantees a non-NULL pointer is valid (documented per function).
-        match unsafe { $ptr.as_ref() } {
-            Some(r) => r,
-            None => {
+/// The value behind a `tw_client`/`tw_response` handle after checking its tag (see
+/// `handle`), or return `TW_ERR_INVALID_ARGUMENT` naming the argument and what is wrong.
+macro_rules! try_handle {
+    ($ptr:expr, $name:literal, $kind:literal) => {
+        // SAFETY: NULL, a handle from `handle::new` (live or freed: its shell is never
+        // deallocated), or — documented as best effort — another readable address.
+        match unsafe { $crate::ffi::handle::get($ptr) } {
+            Ok(value) => value,
+            Err(misuse) => {
                 return $crate::ffi::fail(
                     $crate::ffi::TW_ERR_INVALID_ARGUMENT,
-                    concat!("`", $name, "` is NULL"),
+                    &$crate::ffi::handle::describe(misuse, $name, $kind),
                 )
             }
         }
@@ -64,4 +66,4 @@ macro_rules! try_str {
     }};
 }
 
-pub(crate) use {ffi_boundary, try_out, try_ref, try_str};
+pub(crate) use {ffi_boundary, try_handle, try_out, try_str};

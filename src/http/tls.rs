@@ -102,7 +102,7 @@ fn read_pem(path: &Path, key: &str) -> std::result::Result<Vec<PemItem<'static>>
 /// The OS trust store (read once per process) plus the configured extra CA. Falls back to
 /// the bundled Mozilla roots when the OS store is empty (minimal containers) and no extra CA
 /// is configured. Verification is never switched off.
-pub(super) fn trust_roots(extra: &[Certificate<'static>]) -> RootCerts {
+pub(crate) fn trust_roots(extra: &[Certificate<'static>]) -> RootCerts {
     static OS_ROOTS: OnceLock<Arc<Vec<Certificate<'static>>>> = OnceLock::new();
     let os = OS_ROOTS.get_or_init(|| {
         let found = rustls_native_certs::load_native_certs();

@@ -7,6 +7,7 @@ use crate::sync::{ForkLock, Mutex};
 use ureq::tls::{RootCerts, TlsConfig};
 
 use super::tls::{trust_roots, TlsFiles, TlsMaterial};
+use super::url::clip;
 use ureq::RequestExt;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -117,7 +118,8 @@ impl Transport {
                 ErrorKind::Timeout,
                 format!(
                     "The {} at {} was not asked: the request deadline had already passed.",
-                    out.peer, out.url
+                    out.peer,
+                    clip(out.url)
                 ),
             ));
         }
@@ -130,7 +132,7 @@ impl Transport {
         let request = builder.body(out.body.unwrap_or_default()).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidArgument,
-                format!("The request to {} is not valid HTTP: {e}", out.url),
+                format!("The request to {} is not valid HTTP: {e}", clip(out.url)),
             )
             .with_source(e)
         })?;
@@ -192,7 +194,7 @@ fn build_agent(s: &Settings) -> ureq::Agent {
 
 fn map_error(e: ureq::Error, out: &Outgoing<'_>) -> Error {
     use ureq::Error as U;
-    let (peer, url) = (out.peer, out.url);
+    let (peer, url) = (out.peer, clip(out.url));
     let (kind, detail) = match &e {
         U::Timeout(which) => (ErrorKind::Timeout, format!("did not answer in time ({which:?} timeout)")),
         U::HostNotFound => (ErrorKind::Network, "host name could not be resolved; check the URL and DNS".into()),
@@ -234,7 +236,7 @@ fn map_error(e: ureq::Error, out: &Outgoing<'_>) -> Error {
         U::RequireHttpsOnly(_) | U::TlsRequired => (ErrorKind::Config, "must be reached over https".into()),
         other => (ErrorKind::Network, format!("failed: {other}")),
     };
-    Error::new(kind, format!("The {peer} at {url} {detail}.")).with_source(e)
+    Error::new(kind, format!("The {peer} at {url} {}.", clip(&detail))).with_source(e)
 }
 
 #[cfg(test)]

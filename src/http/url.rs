@@ -1,5 +1,6 @@
 //! URL checks and encodings shared by config, the token endpoint and `send`.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use crate::error::{Error, Result};
@@ -24,17 +25,35 @@ impl std::fmt::Display for Origin {
     }
 }
 
+/// Messages show at most this many characters of a URL or of a lower layer's error text:
+/// either may come from a server (a redirect's `Location`, the names in a certificate, a
+/// proxy's answer) and be of any length.
+const CLIP_CHARS: usize = 300;
+
+/// `text` as messages show it: clipped to [`CLIP_CHARS`], the last one `…` when cut.
+pub(crate) fn clip(text: &str) -> Cow<'_, str> {
+    if text.char_indices().nth(CLIP_CHARS).is_none() {
+        return Cow::Borrowed(text);
+    }
+    let cut = text
+        .char_indices()
+        .nth(CLIP_CHARS - 1)
+        .map_or(text.len(), |(at, _)| at);
+    Cow::Owned(format!("{}…", &text[..cut]))
+}
+
 /// Parse an absolute http(s) URL into its origin; `what` names it in the error.
 pub(crate) fn origin_of(url: &str, what: &str) -> Result<Origin> {
+    let show = clip(url);
     let uri: ureq::http::Uri = url
         .parse()
-        .map_err(|_| Error::config(format!("{what} `{url}` is not a valid absolute URL")))?;
+        .map_err(|_| Error::config(format!("{what} `{show}` is not a valid absolute URL")))?;
     let scheme = uri.scheme_str().map(|s| s.to_ascii_lowercase());
     let scheme = match scheme.as_deref() {
         Some("https") | Some("http") => scheme.unwrap_or_default(),
         _ => {
             return Err(Error::config(format!(
-                "{what} `{url}` must start with https:// (or http:// for loopback with allow_http)"
+                "{what} `{show}` must start with https:// (or http:// for loopback with allow_http)"
             )))
         }
     };
@@ -43,7 +62,7 @@ pub(crate) fn origin_of(url: &str, what: &str) -> Result<Origin> {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_ascii_lowercase(),
-        _ => return Err(Error::config(format!("{what} `{url}` has no host"))),
+        _ => return Err(Error::config(format!("{what} `{show}` has no host"))),
     };
     if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
         return Err(Error::config(format!(
@@ -59,6 +78,7 @@ pub(crate) fn origin_of(url: &str, what: &str) -> Result<Origin> {
 /// Check that `url` may be used: https, or http to a loopback host when `allow_http`.
 pub(crate) fn check_url(url: &str, what: &str, allow_http: bool) -> Result<Origin> {
     let origin = origin_of(url, what)?;
+    let url = clip(url);
     if origin.scheme == "http" {
         if !origin.is_loopback() {
             return Err(Error::config(format!(
@@ -137,6 +157,23 @@ pub(crate) fn is_header_value(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_urls_are_clipped_in_messages() {
+        assert_eq!(clip("https://a/b"), "https://a/b");
+        let exact = "x".repeat(CLIP_CHARS);
+        assert_eq!(clip(&exact), exact.as_str());
+        let long = format!("ftp://h/{}", "é".repeat(100_000));
+        let clipped = clip(&long);
+        assert_eq!(clipped.chars().count(), CLIP_CHARS);
+        assert!(clipped.ends_with('…'));
+        let e = check_url(&long, "the redirect target", false).unwrap_err();
+        assert!(
+            e.message().chars().count() < 2 * CLIP_CHARS,
+            "{}",
+            e.message().len()
+        );
+    }
 
     #[test]
     fn origins_default_ports_and_normalise_case() {

@@ -16,6 +16,14 @@ use rustls_pki_types::PrivateKeyDer;
 use crate::error::{Error, ErrorKind, Result};
 use crate::secret::Secret;
 
+/// How far `iat` and `nbf` of an assertion are set in the past, so that an identity
+/// provider whose clock runs up to this much behind ours does not see an assertion "issued
+/// in the future" (RFC 7519 §4.1.5 lets it refuse one).
+pub(crate) const CLOCK_SKEW_ALLOWANCE_SECS: u64 = 30;
+
+/// How long an assertion is valid after it is made.
+const ASSERTION_LIFETIME_SECS: u64 = 60;
+
 /// A private key that signs client assertions: RS256 for RSA keys, ES256 for P-256 keys.
 pub(crate) struct SigningKey {
     key: KeyPair,
@@ -81,7 +89,8 @@ impl SigningKey {
     }
 
     /// A fresh assertion for `client_id` addressed to `audience` (the token endpoint URL),
-    /// valid for 60 s, with a random `jti` so it cannot be replayed.
+    /// valid for 60 s from now, with `iat` and `nbf` set [`CLOCK_SKEW_ALLOWANCE_SECS`] in
+    /// the past, and a random `jti` so it cannot be replayed.
     pub(crate) fn assertion(&self, client_id: &str, audience: &str) -> Result<Secret> {
         let alg = match self.key {
             KeyPair::Rsa(_) => "RS256",
@@ -101,31 +110,38 @@ impl SigningKey {
         self.rng
             .fill(&mut jti)
             .map_err(|_| signing_error("no randomness for the jti"))?;
+        let issued = now.saturating_sub(CLOCK_SKEW_ALLOWANCE_SECS);
         let claims = serde_json::json!({
             "iss": client_id, "sub": client_id, "aud": audience,
-            "jti": URL_SAFE_NO_PAD.encode(jti), "iat": now, "nbf": now, "exp": now + 60,
+            "jti": URL_SAFE_NO_PAD.encode(jti), "iat": issued, "nbf": issued,
+            "exp": now + ASSERTION_LIFETIME_SECS,
         });
-        let mut jwt = format!(
+        let jwt = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
             URL_SAFE_NO_PAD.encode(claims.to_string())
         );
         let signature = match &self.key {
             KeyPair::Rsa(key) => {
-                let mut sig = vec![0u8; key.public().modulus_len()];
+                let mut sig = zeroize::Zeroizing::new(vec![0u8; key.public().modulus_len()]);
                 key.sign(&RSA_PKCS1_SHA256, &self.rng, jwt.as_bytes(), &mut sig)
                     .map_err(|_| signing_error("RSA signing failed"))?;
                 sig
             }
-            KeyPair::Ec(key) => key
-                .sign(&self.rng, jwt.as_bytes())
-                .map_err(|_| signing_error("ECDSA signing failed"))?
-                .as_ref()
-                .to_vec(),
+            KeyPair::Ec(key) => zeroize::Zeroizing::new(
+                key.sign(&self.rng, jwt.as_bytes())
+                    .map_err(|_| signing_error("ECDSA signing failed"))?
+                    .as_ref()
+                    .to_vec(),
+            ),
         };
-        jwt.push('.');
-        URL_SAFE_NO_PAD.encode_string(&signature, &mut jwt);
-        Ok(Secret::new(jwt))
+        // Sized for the signature up front: growing the buffer would leave a copy of the
+        // signed assertion behind in the freed one.
+        let mut assertion = String::with_capacity(jwt.len() + 1 + signature.len().div_ceil(3) * 4);
+        assertion.push_str(&jwt);
+        assertion.push('.');
+        URL_SAFE_NO_PAD.encode_string(&*signature, &mut assertion);
+        Ok(Secret::new(assertion))
     }
 }
 
@@ -167,9 +183,24 @@ mod tests {
         assert_eq!(claims["iss"], "my-client");
         assert_eq!(claims["sub"], "my-client");
         assert_eq!(claims["aud"], "https://idp/token");
+        // iat and nbf are backdated for an identity provider whose clock runs behind.
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let iat = claims["iat"].as_u64().unwrap();
+        assert_eq!(claims["nbf"].as_u64(), Some(iat));
+        assert!(
+            iat + CLOCK_SKEW_ALLOWANCE_SECS <= now,
+            "iat {iat}, now {now}"
+        );
+        assert!(
+            iat + CLOCK_SKEW_ALLOWANCE_SECS + 2 >= now,
+            "iat {iat}, now {now}"
+        );
         assert_eq!(
-            claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
-            60
+            claims["exp"].as_u64().unwrap() - iat,
+            ASSERTION_LIFETIME_SECS + CLOCK_SKEW_ALLOWANCE_SECS
         );
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
             .unwrap();

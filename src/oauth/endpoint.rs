@@ -15,6 +15,7 @@ use super::response::parse_token_response;
 use super::token::{Fetched, TokenRequest};
 use crate::error::{Error, Result};
 use crate::http::{backoff, percent_encode, Form, Outgoing, RetryPolicy, Transport};
+use crate::redact::Redactor;
 use crate::secret::Secret;
 use crate::sync::{ForkLock, RwLock};
 
@@ -43,10 +44,17 @@ pub(crate) struct EndpointSettings {
     pub(crate) allow_http: bool,
 }
 
+/// A token endpoint read from a discovery document: the URL, and how messages show it (it
+/// is server text, so quoted).
+struct Discovered {
+    url: String,
+    shown: String,
+}
+
 pub(crate) struct TokenEndpoint {
     transport: Arc<Transport>,
     location: TokenLocation,
-    discovered: OnceLock<String>,
+    discovered: OnceLock<Discovered>,
     client_id: String,
     auth_method: AuthMethod,
     credential: RwLock<Credential>,
@@ -83,9 +91,26 @@ impl TokenEndpoint {
     pub(crate) fn describe(&self) -> &str {
         match (&self.location, self.discovered.get()) {
             (TokenLocation::Url(url), _) => url,
-            (TokenLocation::Issuer(_), Some(url)) => url,
+            (TokenLocation::Issuer(_), Some(found)) => &found.shown,
             (TokenLocation::Issuer(issuer), None) => issuer,
         }
+    }
+
+    /// A redactor for answers to requests made with the current credential: it knows the
+    /// secret (and the `Basic` value it is sent in). A client assertion is made per request;
+    /// `attempt` adds it to its own redactor.
+    pub(crate) fn redactor(&self) -> Redactor {
+        let mut redactor = Redactor::new();
+        if let Credential::Secret(secret) = &*self.credential.read() {
+            let basic = (self.auth_method == AuthMethod::ClientSecretBasic)
+                .then(|| basic_authorization(&self.client_id, secret));
+            redactor.secret(
+                &self.client_id,
+                secret.expose(),
+                basic.as_ref().map(Secret::expose),
+            );
+        }
+        redactor
     }
 
     /// Replace the client secret. Only meaningful for the secret-based methods.
@@ -128,8 +153,15 @@ impl TokenEndpoint {
             if !error.is_transient() || attempt >= self.retry.max_attempts {
                 return Err(error);
             }
-            let delay = backoff(&self.retry, attempt, error.retry_after());
-            if Instant::now() + delay >= deadline {
+            // `None`: the server asked for a longer wait than a call makes; the cache
+            // remembers the failure (capped) instead.
+            let Some(delay) = backoff(&self.retry, attempt, error.retry_after()) else {
+                return Err(error);
+            };
+            if Instant::now()
+                .checked_add(delay)
+                .is_none_or(|resume| resume >= deadline)
+            {
                 return Err(error);
             }
             on_retry(&error, delay, attempt);
@@ -141,6 +173,7 @@ impl TokenEndpoint {
     fn attempt(&self, request: &TokenRequest, deadline: Instant) -> Result<Fetched> {
         let url = self.token_url(deadline)?;
         let credential = self.credential.read().clone();
+        let mut redactor = Redactor::new();
         let mut form = Form::default();
         form.push("grant_type", "client_credentials");
         if let Some(scope) = request.scope_param() {
@@ -158,21 +191,18 @@ impl TokenEndpoint {
         let mut basic = None;
         match (&credential, self.auth_method) {
             (Credential::Secret(secret), AuthMethod::ClientSecretBasic) => {
-                // RFC 6749 §2.3.1: form-urlencode id and secret, then base64 the pair.
-                let mut pair = zeroize::Zeroizing::new(String::new());
-                percent_encode(&self.client_id, &mut pair);
-                pair.push(':');
-                percent_encode(secret.expose(), &mut pair);
-                let mut value = String::from("Basic ");
-                STANDARD.encode_string(pair.as_bytes(), &mut value);
-                basic = Some(Secret::new(value));
+                let value = basic_authorization(&self.client_id, secret);
+                redactor.secret(&self.client_id, secret.expose(), Some(value.expose()));
+                basic = Some(value);
             }
             (Credential::Secret(secret), _) => {
+                redactor.secret(&self.client_id, secret.expose(), None);
                 form.push("client_id", &self.client_id);
                 form.push("client_secret", secret.expose());
             }
             (Credential::Key(key), _) => {
                 let assertion = key.assertion(&self.client_id, url)?;
+                redactor.assertion(assertion.expose());
                 form.push("client_id", &self.client_id);
                 form.push(
                     "client_assertion_type",
@@ -200,11 +230,7 @@ impl TokenEndpoint {
             body_limit: TOKEN_BODY_LIMIT,
             peer: "token endpoint",
         })?;
-        let secret = match &credential {
-            Credential::Secret(s) => Some(s),
-            _ => None,
-        };
-        parse_token_response(reply, url, issued, secret, self.default_lifetime)
+        parse_token_response(reply, url, issued, redactor, self.default_lifetime)
     }
 
     fn token_url(&self, deadline: Instant) -> Result<&str> {
@@ -212,10 +238,34 @@ impl TokenEndpoint {
             TokenLocation::Url(url) => return Ok(url),
             TokenLocation::Issuer(issuer) => issuer,
         };
-        if let Some(url) = self.discovered.get() {
-            return Ok(url);
+        if let Some(found) = self.discovered.get() {
+            return Ok(&found.url);
         }
-        let endpoint = discover(&self.transport, issuer, self.allow_http, deadline)?;
-        Ok(self.discovered.get_or_init(|| endpoint))
+        let redactor = self.redactor();
+        let url = discover(
+            &self.transport,
+            issuer,
+            self.allow_http,
+            deadline,
+            &redactor,
+        )?;
+        let shown = redactor.quote(&url).into_string();
+        Ok(&self
+            .discovered
+            .get_or_init(|| Discovered { url, shown })
+            .url)
     }
+}
+
+/// The `Authorization` value for `client_secret_basic` (RFC 6749 §2.3.1): the
+/// form-urlencoded id and secret joined by `:`, in base64.
+fn basic_authorization(client_id: &str, secret: &Secret) -> Secret {
+    let mut pair = zeroize::Zeroizing::new(String::new());
+    percent_encode(client_id, &mut pair);
+    pair.push(':');
+    percent_encode(secret.expose(), &mut pair);
+    let mut value = String::with_capacity(6 + pair.len().div_ceil(3) * 4);
+    value.push_str("Basic ");
+    STANDARD.encode_string(pair.as_bytes(), &mut value);
+    Secret::new(value)
 }

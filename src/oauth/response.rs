@@ -1,97 +1,200 @@
 //! Token responses: the success body (RFC 6749 §5.1) becomes a [`Fetched`] token, an error
-//! body (§5.2) a typed [`Error`] whose message never echoes the secret.
+//! body (§5.2) a typed [`Error`]. Whatever the server wrote is quoted through the request's
+//! [`Redactor`], so an echoed secret, assertion or token never reaches a message; the body
+//! and the parsed JSON are wiped once read.
 
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::{STANDARD_NO_PAD_INDIFFERENT, URL_SAFE_NO_PAD_INDIFFERENT};
 use base64::Engine as _;
 use serde_json::Value;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::token::Fetched;
-use crate::error::{quote_body, Error, ErrorKind, Result};
-use crate::http::{parse_retry_after, percent_encode, Reply};
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{parse_retry_after, Reply};
+use crate::redact::Redactor;
 use crate::secret::Secret;
 
 /// Read the token endpoint's `reply` to a request sent at `issued`; `default_lifetime`
 /// applies when neither `expires_in` nor a JWT `exp` says how long the token lives.
+/// `redactor` knows what the request carried; it learns the tokens of the body too, before
+/// any part of the body is quoted. The reply's body is zeroized when done.
 pub(super) fn parse_token_response(
     reply: Reply,
     url: &str,
     issued: Instant,
-    secret: Option<&Secret>,
+    mut redactor: Redactor,
     default_lifetime: Duration,
 ) -> Result<Fetched> {
+    let Reply {
+        status,
+        headers,
+        body,
+    } = reply;
+    let body = Zeroizing::new(body);
     // Some servers (IIS-hosted ones in particular) prefix JSON with a UTF-8 BOM.
-    let body = reply
-        .body
-        .strip_prefix(b"\xEF\xBB\xBF")
-        .unwrap_or(&reply.body);
-    let json = serde_json::from_slice::<Value>(body)
-        .ok()
-        .filter(Value::is_object);
-    let success = (200..300).contains(&reply.status);
-    let has_token = json
-        .as_ref()
-        .is_some_and(|j| j.get("access_token").is_some());
-    if !success || (json.as_ref().is_some_and(|j| j.get("error").is_some()) && !has_token) {
-        return Err(error_response(&reply, json.as_ref(), url, secret));
+    let json_text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&body);
+    let parsed = serde_json::from_slice::<Value>(json_text).ok();
+    if let Some(parsed) = &parsed {
+        redactor.members_of(parsed);
     }
-    let Some(json) = json else {
-        return Err(Error::new(
-            ErrorKind::BadResponse,
-            format!(
-                "The token endpoint at {url} answered HTTP {} with a body that is not a JSON object \
-                 (a proxy or login page?): \"{}\".",
-                reply.status,
-                quote_body(scrub(&String::from_utf8_lossy(&reply.body), secret).as_bytes(), 200)
-            ),
-        )
-        .with_status(reply.status));
+    let mut json = parsed;
+    let answer = Answer {
+        status,
+        headers: &headers,
+        body: &body,
+        url,
+        redactor: &redactor,
     };
-    let value = match json.get("access_token") {
-        Some(Value::String(token)) if !token.is_empty() => token,
-        _ => {
-            return Err(Error::new(
-                ErrorKind::BadResponse,
-                format!(
-                "The token endpoint at {url} answered HTTP {} without an `access_token` string.",
-                reply.status
-            ),
-            )
-            .with_status(reply.status))
-        }
-    };
-    // The token goes into an HTTP header verbatim; RFC 6750 b64token is a subset of this.
-    if !value.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Error::new(
-            ErrorKind::BadResponse,
-            format!("The token endpoint at {url} issued an access_token with spaces, control or non-ASCII characters; it cannot be sent as a Bearer token."),
-        ));
-    }
-    match json.get("token_type") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => {}
-        Some(other) => {
-            return Err(Error::new(
-                ErrorKind::BadResponse,
-                format!(
-                    "The token endpoint at {url} issued a token of type {other}; tokenward only uses Bearer tokens (RFC 6749 §7.1)."
-                ),
-            ))
-        }
-    }
-    let lifetime = expires_in(json.get("expires_in"))
-        .or_else(|| jwt_lifetime(value))
-        .unwrap_or(default_lifetime);
-    Ok(Fetched {
-        value: value.clone(),
-        lifetime,
+    let result = answer.read(
+        json.as_ref().filter(|j| j.is_object()),
         issued,
-        granted_scope: json
-            .get("scope")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-    })
+        default_lifetime,
+    );
+    if let Some(json) = json.as_mut() {
+        wipe(json);
+    }
+    result
+}
+
+/// One token-endpoint answer being read.
+struct Answer<'a> {
+    status: u16,
+    headers: &'a [(String, String)],
+    body: &'a [u8],
+    url: &'a str,
+    redactor: &'a Redactor,
+}
+
+impl Answer<'_> {
+    fn read(
+        &self,
+        json: Option<&Value>,
+        issued: Instant,
+        default_lifetime: Duration,
+    ) -> Result<Fetched> {
+        let (status, url) = (self.status, self.url);
+        let success = (200..300).contains(&status);
+        let has_token = json.is_some_and(|j| j.get("access_token").is_some());
+        if !success || (json.is_some_and(|j| j.get("error").is_some()) && !has_token) {
+            return Err(self.error(json));
+        }
+        let Some(json) = json else {
+            return Err(Error::new(
+                ErrorKind::BadResponse,
+                format!(
+                    "The token endpoint at {url} answered HTTP {status} with a body that is not a JSON object \
+                     (a proxy or login page?): \"{}\".",
+                    self.redactor.quote_bytes(self.body)
+                ),
+            )
+            .with_status(status));
+        };
+        let value = match json.get("access_token") {
+            Some(Value::String(token)) if !token.is_empty() => token,
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::BadResponse,
+                    format!(
+                        "The token endpoint at {url} answered HTTP {status} without an `access_token` string."
+                    ),
+                )
+                .with_status(status))
+            }
+        };
+        // The token goes into an HTTP header verbatim; RFC 6750 b64token is a subset of this.
+        if !value.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::new(
+                ErrorKind::BadResponse,
+                format!("The token endpoint at {url} issued an access_token with spaces, control or non-ASCII characters; it cannot be sent as a Bearer token."),
+            ));
+        }
+        match json.get("token_type") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => {}
+            Some(other) => {
+                let shown = match other {
+                    Value::String(t) => self.redactor.quote(t),
+                    other => self.redactor.quote(&Zeroizing::new(other.to_string())),
+                };
+                return Err(Error::new(
+                    ErrorKind::BadResponse,
+                    format!(
+                        "The token endpoint at {url} issued a token of type \"{shown}\"; tokenward only uses Bearer tokens (RFC 6749 §7.1)."
+                    ),
+                ));
+            }
+        }
+        let stated = expires_in(json.get("expires_in"));
+        let from_jwt = jwt_lifetime(value);
+        // A JWT's own `exp - iat` bounds the lifetime even when `expires_in` says more.
+        let lifetime = match (stated, from_jwt) {
+            (Some(stated), Some(jwt)) => stated.min(jwt),
+            (stated, jwt) => stated.or(jwt).unwrap_or(default_lifetime),
+        };
+        Ok(Fetched {
+            value: Secret::new(value.as_str()),
+            lifetime,
+            issued,
+            granted_scope: json
+                .get("scope")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        })
+    }
+
+    /// Turn a non-success token response into a typed error (RFC 6749 §5.2).
+    fn error(&self, json: Option<&Value>) -> Error {
+        let (status, url, redactor) = (self.status, self.url, self.redactor);
+        let raw = |key: &str| json.and_then(|j| j.get(key)).and_then(Value::as_str);
+        let code = raw("error").map(|c| redactor.quote(c));
+        let description = raw("error_description").map(|d| redactor.quote(d));
+        let retry_after = self
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("retry-after"))
+            .and_then(|(_, v)| parse_retry_after(v));
+        // Classified on the raw code: a quotation may have been clipped or scrubbed.
+        let lower = raw("error").map(|c| c.trim().to_ascii_lowercase());
+        let kind = match (status, lower.as_deref()) {
+            (429, _) => ErrorKind::RateLimited,
+            (_, Some("invalid_client")) => ErrorKind::InvalidClient,
+            (_, Some("invalid_scope")) => ErrorKind::InvalidScope,
+            (_, Some("unauthorized_client" | "unsupported_grant_type")) => {
+                ErrorKind::UnauthorizedClient
+            }
+            (_, Some("temporarily_unavailable" | "server_error")) => ErrorKind::Server,
+            (500.., _) => ErrorKind::Server,
+            (401, _) => ErrorKind::InvalidClient,
+            (408, _) => ErrorKind::Timeout,
+            (_, Some(_)) => ErrorKind::OAuth,
+            _ => ErrorKind::BadResponse,
+        };
+        let hint = match kind {
+            ErrorKind::InvalidClient => " Check client_id, the client secret and auth_method (this server may expect client_secret_basic or client_secret_post).",
+            ErrorKind::InvalidScope => " Check `scope` against the scopes this client may request.",
+            ErrorKind::UnauthorizedClient => " Allow the client_credentials grant for this client at the identity provider.",
+            ErrorKind::RateLimited => " The identity provider is rate-limiting this client; tokenward backs off.",
+            ErrorKind::Server => " The identity provider is failing; tokenward retries with backoff.",
+            _ if (300..400).contains(&status) => " Redirects from the token endpoint are not followed; configure the final token URL.",
+            ErrorKind::BadResponse => " Check `token_url`.",
+            _ => "",
+        };
+        let what = match (&code, &description) {
+            (Some(c), Some(d)) => format!("{c}: \"{d}\""),
+            (Some(c), None) => c.to_string(),
+            (None, _) if self.body.is_empty() => "an empty body".to_string(),
+            (None, _) => format!("\"{}\"", redactor.quote_bytes(self.body)),
+        };
+        Error::new(
+            kind,
+            format!("The token endpoint at {url} answered HTTP {status} with {what}.{hint}"),
+        )
+        .with_status(status)
+        .with_oauth(code, description)
+        .with_retry_after(retry_after)
+    }
 }
 
 /// `expires_in` as a number, a numeric string, or a float; zero and negative mean "already
@@ -108,77 +211,15 @@ fn expires_in(value: Option<&Value>) -> Option<Duration> {
     Some(Duration::from_secs_f64(secs.clamp(0.0, 1e10)))
 }
 
-/// Turn a non-success token response into a typed error (RFC 6749 §5.2).
-fn error_response(
-    reply: &Reply,
-    json: Option<&Value>,
-    url: &str,
-    secret: Option<&Secret>,
-) -> Error {
-    let status = reply.status;
-    let text = |key: &str| {
-        json.and_then(|j| j.get(key))
-            .and_then(Value::as_str)
-            .map(|s| quote_body(scrub(s, secret).as_bytes(), 300))
-    };
-    let code = text("error");
-    let description = text("error_description");
-    let retry_after = reply.header("retry-after").and_then(parse_retry_after);
-    let lower = code.as_deref().map(|c| c.trim().to_ascii_lowercase());
-    let kind = match (status, lower.as_deref()) {
-        (429, _) => ErrorKind::RateLimited,
-        (_, Some("invalid_client")) => ErrorKind::InvalidClient,
-        (_, Some("invalid_scope")) => ErrorKind::InvalidScope,
-        (_, Some("unauthorized_client" | "unsupported_grant_type")) => {
-            ErrorKind::UnauthorizedClient
-        }
-        (_, Some("temporarily_unavailable" | "server_error")) => ErrorKind::Server,
-        (500.., _) => ErrorKind::Server,
-        (401, _) => ErrorKind::InvalidClient,
-        (408, _) => ErrorKind::Timeout,
-        (_, Some(_)) => ErrorKind::OAuth,
-        _ => ErrorKind::BadResponse,
-    };
-    let hint = match kind {
-        ErrorKind::InvalidClient => " Check client_id, the client secret and auth_method (this server may expect client_secret_basic or client_secret_post).",
-        ErrorKind::InvalidScope => " Check `scope` against the scopes this client may request.",
-        ErrorKind::UnauthorizedClient => " Allow the client_credentials grant for this client at the identity provider.",
-        ErrorKind::RateLimited => " The identity provider is rate-limiting this client; tokenward backs off.",
-        ErrorKind::Server => " The identity provider is failing; tokenward retries with backoff.",
-        _ if (300..400).contains(&status) => " Redirects from the token endpoint are not followed; configure the final token URL.",
-        ErrorKind::BadResponse => " Check `token_url`.",
-        _ => "",
-    };
-    let what = match (&code, &description) {
-        (Some(c), Some(d)) => format!("{c}: \"{d}\""),
-        (Some(c), None) => c.clone(),
-        (None, _) if reply.body.is_empty() => "an empty body".to_string(),
-        (None, _) => format!(
-            "\"{}\"",
-            quote_body(
-                scrub(&String::from_utf8_lossy(&reply.body), secret).as_bytes(),
-                200
-            )
-        ),
-    };
-    Error::new(
-        kind,
-        format!("The token endpoint at {url} answered HTTP {status} with {what}.{hint}"),
-    )
-    .with_status(status)
-    .with_oauth(code, description)
-    .with_retry_after(retry_after)
-}
-
-/// Remove the client secret (raw or percent-encoded) from server-provided text, in case a
-/// misbehaving server echoes the request.
-fn scrub(text: &str, secret: Option<&Secret>) -> String {
-    let Some(secret) = secret.map(Secret::expose).filter(|s| s.len() >= 4) else {
-        return text.to_string();
-    };
-    let mut encoded = String::new();
-    percent_encode(secret, &mut encoded);
-    text.replace(secret, "***").replace(&encoded, "***")
+/// Overwrite every string in a parsed body (the token among them) before it is freed.
+/// Object keys stay: they are member names, not secrets.
+fn wipe(value: &mut Value) {
+    match value {
+        Value::String(s) => s.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(wipe),
+        Value::Object(members) => members.values_mut().for_each(wipe),
+        _ => {}
+    }
 }
 
 /// The lifetime a JWT declares (`exp - iat`), used when the server sends no `expires_in`.
@@ -209,18 +250,41 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn reply(status: u16, body: &str, headers: &[(&str, &str)]) -> Reply {
+        Reply {
+            status,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn parse_with(
+        status: u16,
+        body: &str,
+        headers: &[(&str, &str)],
+        redactor: Redactor,
+    ) -> Result<Fetched> {
+        parse_token_response(
+            reply(status, body, headers),
+            "https://idp/token",
+            Instant::now(),
+            redactor,
+            Duration::from_secs(3600),
+        )
+    }
+
+    fn parse(status: u16, body: &str) -> Result<Fetched> {
+        parse_with(status, body, &[], Redactor::new())
+    }
+
     #[test]
     fn a_utf8_bom_before_the_json_is_accepted() {
         let body = "\u{feff}{\"access_token\":\"abc\",\"token_type\":\"bearer\",\"expires_in\":60}";
-        let fetched = parse_token_response(
-            reply(200, body, &[]),
-            "http://127.0.0.1:1/t",
-            Instant::now(),
-            None,
-            Duration::from_secs(3600),
-        )
-        .unwrap();
-        assert_eq!(fetched.value, "abc");
+        let fetched = parse(200, body).unwrap();
+        assert_eq!(fetched.value.expose(), "abc");
         assert_eq!(fetched.lifetime, Duration::from_secs(60));
     }
 
@@ -234,6 +298,31 @@ mod tests {
         // exp before iat is not a lifetime.
         let bad = "eyJhbGciOiJub25lIn0.eyJpYXQiOjE2MDAsImV4cCI6MTAwMH0.c2ln";
         assert_eq!(jwt_lifetime(bad), None);
+    }
+
+    #[test]
+    fn a_jwt_never_lives_longer_than_its_exp_says() {
+        let token = "eyJhbGciOiJub25lIn0.eyJpYXQiOjEwMDAsImV4cCI6MTYwMH0.c2ln";
+        let said = |expires_in: Value| {
+            let body = json!({ "access_token": token, "expires_in": expires_in });
+            parse(200, &body.to_string()).unwrap().lifetime
+        };
+        assert_eq!(
+            said(json!(3600)),
+            Duration::from_secs(600),
+            "exp - iat wins"
+        );
+        assert_eq!(
+            said(json!(599)),
+            Duration::from_secs(599),
+            "expires_in wins"
+        );
+        assert_eq!(said(Value::Null), Duration::from_secs(600), "only the JWT");
+        let opaque = json!({ "access_token": "opaque", "expires_in": 3600 });
+        assert_eq!(
+            parse(200, &opaque.to_string()).unwrap().lifetime,
+            Duration::from_secs(3600)
+        );
     }
 
     #[test]
@@ -261,21 +350,8 @@ mod tests {
         assert_eq!(expires_in(None), None);
     }
 
-    fn reply(status: u16, body: &str, headers: &[(&str, &str)]) -> Reply {
-        Reply {
-            status,
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        }
-    }
-
     fn classify(status: u16, body: &str) -> ErrorKind {
-        let r = reply(status, body, &[]);
-        let json = serde_json::from_slice::<Value>(&r.body).ok();
-        error_response(&r, json.as_ref(), "https://idp/token", None).kind()
+        parse(status, body).err().expect("an error").kind()
     }
 
     #[test]
@@ -322,15 +398,13 @@ mod tests {
 
     #[test]
     fn error_message_has_status_code_description_and_retry_after() {
-        let r = reply(
-            429,
-            r#"{"error":"slow_down","error_description":"Too many"}"#,
-            &[("retry-after", "7")],
-        );
-        let json = serde_json::from_slice::<Value>(&r.body).ok();
-        let e = error_response(&r, json.as_ref(), "https://idp/token", None);
+        let body = r#"{"error":"slow_down","error_description":"Too many"}"#;
+        let e = parse_with(429, body, &[("retry-after", "7")], Redactor::new())
+            .err()
+            .unwrap();
         assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
         assert_eq!(e.oauth_error(), Some("slow_down"));
+        assert_eq!(e.oauth_error_description(), Some("Too many"));
         assert!(e.message().contains("HTTP 429"), "{e}");
         assert!(e.message().contains("Too many"), "{e}");
         assert!(e.message().contains("https://idp/token"), "{e}");
@@ -338,13 +412,44 @@ mod tests {
 
     #[test]
     fn echoed_secrets_are_scrubbed() {
-        let secret = Secret::new("xY9#mK2$ secret");
-        let r = reply(
-            400,
-            "client_secret=xY9%23mK2%24%20secret rejected; raw xY9#mK2$ secret",
-            &[],
-        );
-        let e = error_response(&r, None, "https://idp/token", Some(&secret));
+        let redactor = || {
+            let mut redactor = Redactor::new();
+            redactor.secret("id", "xY9#mK2$ secret", None);
+            redactor
+        };
+        let body = "client_secret=xY9%23mK2%24%20secret rejected; raw xY9#mK2$ secret";
+        let e = parse_with(400, body, &[], redactor()).err().unwrap();
         assert!(!e.message().contains("xY9"), "{e}");
+        let body = json!({ "error": "xY9#mK2$ secret", "error_description": "xY9#mK2$+secret" });
+        let e = parse_with(400, &body.to_string(), &[], redactor())
+            .err()
+            .unwrap();
+        assert!(!format!("{e:?}").contains("xY9"), "{e:?}");
+        assert!(!e.oauth_error_description().unwrap().contains("xY9"));
+    }
+
+    #[test]
+    fn a_rejected_token_type_is_quoted_not_copied() {
+        let body = json!({ "access_token": "AT", "token_type": "m".repeat(500_000) });
+        let e = parse(200, &body.to_string()).err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::BadResponse);
+        assert!(e.message().len() < 1000, "{}", e.message().len());
+        let body = json!({ "access_token": "AT", "token_type": { "refresh_token": "RT-9" } });
+        let e = parse(200, &body.to_string()).err().unwrap();
+        assert!(!e.message().contains("RT-9"), "{e}");
+        // The body's own token, echoed in another member.
+        let body = json!({ "access_token": "AT-secret-1", "token_type": "mac AT-secret-1" });
+        let e = parse(200, &body.to_string()).err().unwrap();
+        assert!(!e.message().contains("AT-secret-1"), "{e}");
+    }
+
+    #[test]
+    fn parsed_strings_are_wiped() {
+        let mut v = json!({ "access_token": "AT", "list": ["x", { "id_token": "y" }], "n": 1 });
+        wipe(&mut v);
+        assert_eq!(
+            v,
+            json!({ "access_token": "", "list": ["", { "id_token": "" }], "n": 1 })
+        );
     }
 }

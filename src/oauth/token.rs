@@ -113,7 +113,7 @@ impl fmt::Debug for TokenRequest {
 
 /// A token as the server issued it, before the cache gives it a schedule.
 pub(crate) struct Fetched {
-    pub(crate) value: String,
+    pub(crate) value: Secret,
     pub(crate) lifetime: Duration,
     /// Taken before the request that produced the token was sent.
     pub(crate) issued: Instant,
@@ -151,6 +151,11 @@ pub(crate) struct Timing {
     pub(crate) refresh_at: Instant,
 }
 
+/// The least safety margin: identity providers write `exp` in whole seconds and answer
+/// `expires_in = exp - floor(now)`, so a token can expire up to a second before
+/// "sent + expires_in".
+const ROUNDING_MARGIN: Duration = Duration::from_secs(1);
+
 impl Timing {
     /// `jitter` in [0, 1) picks how much of the allowed 10 % is taken off `refresh_at`, so a
     /// fleet started together does not refresh together.
@@ -161,7 +166,12 @@ impl Timing {
         jitter: f64,
     ) -> Timing {
         let expires_at = add(issued, lifetime);
-        let margin = Duration::from_secs(30).min(lifetime / 10);
+        // min(30 s, L/10) against expiry in flight, at least the rounding of `exp`, and never
+        // more than the lifetime: a token shorter than that is used once, not cached.
+        let margin = Duration::from_secs(30)
+            .min(lifetime / 10)
+            .max(ROUNDING_MARGIN)
+            .min(lifetime);
         let usable_until = sub(expires_at, margin);
         let window = refresh_before.min(lifetime / 2);
         let jitter = window.mul_f64(0.1 * jitter.clamp(0.0, 1.0));
@@ -188,14 +198,15 @@ fn sub(at: Instant, d: Duration) -> Instant {
 }
 
 impl AccessToken {
-    pub(crate) fn new(value: String, granted_scope: Option<String>, timing: Timing) -> AccessToken {
-        let fingerprint = fingerprint(&value);
-        let mut authorization = String::with_capacity(7 + value.len());
+    pub(crate) fn new(value: Secret, granted_scope: Option<String>, timing: Timing) -> AccessToken {
+        let fingerprint = fingerprint(value.expose());
+        // Sized once: growing it would leave a copy of the token in the freed buffer.
+        let mut authorization = String::with_capacity(7 + value.expose().len());
         authorization.push_str("Bearer ");
-        authorization.push_str(&value);
+        authorization.push_str(value.expose());
         AccessToken {
             inner: Arc::new(TokenInner {
-                value: Secret::new(value),
+                value,
                 authorization: Secret::new(authorization),
                 granted_scope,
                 fingerprint,
@@ -316,7 +327,15 @@ mod tests {
         let t0 = Instant::now();
         let t = Timing::new(t0, secs(6), secs(3), 0.0);
         assert_eq!(t.refresh_at - t0, secs(3));
-        assert_eq!(t.usable_until - t0, Duration::from_millis(5400));
+        assert_eq!(t.usable_until - t0, secs(5), "at least a second of margin");
+        let t = Timing::new(t0, secs(20), secs(3), 0.0);
+        assert_eq!(t.usable_until - t0, secs(18), "L/10 when that is more");
+        let t = Timing::new(t0, Duration::from_millis(1500), secs(300), 0.0);
+        assert_eq!(t.usable_until - t0, Duration::from_millis(500));
+        assert!(t.refresh_at <= t.usable_until);
+        // Shorter than the margin: used once, never cached.
+        let t = Timing::new(t0, Duration::from_millis(900), secs(300), 0.0);
+        assert_eq!((t.usable_until, t.refresh_at), (t0, t0));
         let t = Timing::new(t0, secs(5), secs(300), 0.0);
         assert_eq!(t.refresh_at - t0, Duration::from_millis(2500));
         // refresh_before 0: no early refresh, but never fresher than usable.
@@ -350,7 +369,7 @@ mod tests {
     #[test]
     fn debug_shows_no_token() {
         let t = AccessToken::new(
-            "secret-token-value".into(),
+            Secret::new("secret-token-value"),
             None,
             Timing::new(Instant::now(), secs(60), secs(10), 0.0),
         );

@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -506,6 +507,7 @@ static void test_create_free_version_status_names(void)
         {TW_ERR_BAD_RESPONSE, "TW_ERR_BAD_RESPONSE"},
         {TW_ERR_UNAUTHORIZED, "TW_ERR_UNAUTHORIZED"},
         {TW_ERR_FORBIDDEN, "TW_ERR_FORBIDDEN"},
+        {TW_ERR_FOREIGN_ORIGIN, "TW_ERR_FOREIGN_ORIGIN"},
         {TW_ERR_PANIC, "TW_ERR_PANIC"},
     };
     /* The numbers are part of the ABI (docs/design.md, "Errors"): fixed forever. */
@@ -514,13 +516,13 @@ static void test_create_free_version_status_names(void)
           TW_ERR_TLS == 12 && TW_ERR_INVALID_CLIENT == 20 && TW_ERR_INVALID_SCOPE == 21 &&
           TW_ERR_UNAUTHORIZED_CLIENT == 22 && TW_ERR_OAUTH == 23 && TW_ERR_RATE_LIMITED == 24 &&
           TW_ERR_SERVER == 25 && TW_ERR_BAD_RESPONSE == 26 && TW_ERR_UNAUTHORIZED == 30 &&
-          TW_ERR_FORBIDDEN == 31 && TW_ERR_PANIC == 99);
+          TW_ERR_FORBIDDEN == 31 && TW_ERR_FOREIGN_ORIGIN == 32 && TW_ERR_PANIC == 99);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const char *got = tw_status_name(names[i].status);
         CHECK_MSG(got && strcmp(got, names[i].name) == 0, "tw_status_name(%d) = \"%s\", want %s",
                   (int)names[i].status, got ? got : "(null)", names[i].name);
     }
-    static const tw_status unknown[] = {-1, 4, 9, 13, 19, 27, 29, 32, 98, 100, 1000, INT32_MIN,
+    static const tw_status unknown[] = {-1, 4, 9, 13, 19, 27, 29, 33, 98, 100, 1000, INT32_MIN,
                                         INT32_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         const char *got = tw_status_name(unknown[i]);
@@ -998,6 +1000,286 @@ static void test_send(void)
     tw_client_free(c);
 }
 
+/* A client whose only API origin is the mock. */
+static tw_client *bound_client(void)
+{
+    char extra[256];
+    snprintf(extra, sizeof extra, ",\"api_base_urls\":[\"%s\"]", g_base);
+    return mock_client_with("demo-secret", extra);
+}
+
+/* GET /admin/requests (what the mock's API received), malloc'ed; NULL on failure. */
+static char *mock_requests(void)
+{
+    http_resp r;
+    if (http_request(g_port, "GET", "/admin/requests", NULL, NULL, &r) != 0)
+        return NULL;
+    char *copy = r.status == 200 ? strdup(r.body) : NULL;
+    http_resp_free(&r);
+    return copy;
+}
+
+/* tw_client_send's header text is strict: every injection attempt is refused naming the
+ * line, and nothing reaches the API (not even a token request). */
+static void test_send_header_text_is_strict(void)
+{
+    tw_client *c = bound_client();
+    REQUIRE(c != NULL);
+    char url[256];
+    snprintf(url, sizeof url, "%s/api/items", g_base);
+    static const struct {
+        const char *text, *line;
+    } cases[] = {
+        {"X-A: 1\r\nX-B: 2\nX-Evil: 1\r\n", "line 2 ends with a bare LF"},
+        {"X-A: 1\rX-Evil: 1\r\n", "line 1 has a bare CR"},
+        {"X-A: 1\r\n X-Evil: 1\r\n", "line 2 starts with whitespace"},
+        {"X-A: 1\r\n\tX-Evil: 1\r\n", "line 2 starts with whitespace"},
+        {"X-A : 1\r\n", "line 1 has whitespace before the ':'"},
+        {"X-A: 1\r\n\r\nX-Evil: 1\r\n", "line 2 is empty"},
+        {"X-A: 1\r\nX(Evil): 1\r\n", "line 2: header name `X(Evil)` is not an RFC 9110 token"},
+        {"X-A: 1\r\nX-B: a\x01" "b\r\n", "line 2: header `X-B` has CR, LF, NUL"},
+        {"X-A: 1", "line 1 does not end with CRLF"},
+        {"Authorization: Bearer mine\r\n", "line 1: header `Authorization` may not be set"},
+        {"X-A: 1\r\nhOsT: evil.example\r\n", "line 2: header `hOsT` may not be set"},
+        {"content-length: 0\r\n", "line 1: header `content-length` may not be set"},
+        {"TRANSFER-ENCODING: chunked\r\n", "may not be set"},
+        {"Connection: close\r\n", "may not be set"},
+        {"te: trailers\r\n", "may not be set"},
+        {"Upgrade: h2c\r\n", "may not be set"},
+        {"Proxy-Authorization: Basic eA==\r\n", "may not be set"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tw_response *resp = (tw_response *)(uintptr_t)0x1;
+        EXPECT_NULL_ARG(tw_client_send(c, "GET", url, cases[i].text, NULL, 0, &resp),
+                        cases[i].line);
+        CHECK(resp == NULL);
+    }
+    CHECK(mock_stat("api_requests") == 0);
+    CHECK(mock_stat("token_requests") == 0);
+
+    /* A well-formed block, with one final empty line, is sent. */
+    tw_response *resp = NULL;
+    REQUIRE_STATUS(tw_client_send(c, "GET", url, "X-Request-Id: 42\r\n\r\n", NULL, 0, &resp),
+                   TW_OK);
+    CHECK(tw_response_status(resp) == 200);
+    tw_response_free(resp);
+    char *seen = mock_requests();
+    CHECK_MSG(seen && strstr(seen, "\"x-request-id\":\"42\""), "API saw %s", seen);
+    CHECK(seen && !strstr(seen, "x-evil"));
+    free(seen);
+    tw_client_free(c);
+}
+
+/* tw_client_send_pairs: names and values without header text, checked pair by pair. */
+static void test_send_pairs(void)
+{
+    tw_client *c = bound_client();
+    REQUIRE(c != NULL);
+    char url[256];
+    snprintf(url, sizeof url, "%s/api/items", g_base);
+    static const char body[] = "{\"name\":\"widget\"}";
+    const char *names[] = {"X-Request-Id", "Content-Type"};
+    const char *values[] = {"42 43", "application/json"};
+    tw_response *resp = NULL;
+    REQUIRE_STATUS(tw_client_send_pairs(c, "POST", url, names, values, 2, (const uint8_t *)body,
+                                        sizeof body - 1, &resp),
+                   TW_OK);
+    CHECK(tw_response_status(resp) == 200);
+    size_t len = 0;
+    const uint8_t *b = tw_response_body(resp, &len);
+    char *text = b ? strndup((const char *)b, len) : NULL;
+    CHECK_MSG(text && strstr(text, "\"tenant_code\":\"T1\"") && strstr(text, "widget"), "%s", text);
+    free(text);
+    tw_response_free(resp);
+    char *seen = mock_requests();
+    CHECK_MSG(seen && strstr(seen, "\"x-request-id\":\"42 43\""), "API saw %s", seen);
+    free(seen);
+
+    /* No pairs: NULL arrays are fine. */
+    resp = NULL;
+    CHECK_STATUS(tw_client_send_pairs(c, "GET", url, NULL, NULL, 0, NULL, 0, &resp), TW_OK);
+    tw_response_free(resp);
+    long long sent = mock_stat("api_requests");
+
+    static const struct {
+        const char *name, *value, *says;
+    } bad[] = {
+        {"X-B", "v\r\nX-Evil: 1", "header pair 1: header `X-B` has CR, LF"},
+        {"X-B", "v\nX-Evil: 1", "header pair 1"},
+        {"X-B", "v\rX-Evil: 1", "header pair 1"},
+        {"X-B: 1\r\nX-Evil", "1", "header pair 1: header name"},
+        {"X B", "1", "not an RFC 9110 token"},
+        {"", "1", "not an RFC 9110 token"},
+        {"HOST", "evil.example", "header pair 1: header `HOST` may not be set"},
+        {"authorization", "Bearer mine", "may not be set"},
+        {"Content-Length", "0", "may not be set"},
+        {"Transfer-Encoding", "chunked", "may not be set"},
+        {"connection", "close", "may not be set"},
+        {"TE", "trailers", "may not be set"},
+        {"upgrade", "h2c", "may not be set"},
+        {"PROXY-AUTHORIZATION", "Basic eA==", "may not be set"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *n[] = {"X-A", bad[i].name};
+        const char *v[] = {"1", bad[i].value};
+        resp = (tw_response *)(uintptr_t)0x1;
+        EXPECT_NULL_ARG(tw_client_send_pairs(c, "GET", url, n, v, 2, NULL, 0, &resp), bad[i].says);
+        CHECK(resp == NULL);
+    }
+    const char *one_name[] = {"X-A"};
+    const char *null_value[] = {NULL};
+    const char *bad_utf8[] = {"\xff"};
+    EXPECT_NULL_ARG(tw_client_send_pairs(c, "GET", url, one_name, null_value, 1, NULL, 0, &resp),
+                    "`values[0]` is NULL");
+    EXPECT_NULL_ARG(tw_client_send_pairs(c, "GET", url, null_value, one_name, 1, NULL, 0, &resp),
+                    "`names[0]` is NULL");
+    EXPECT_NULL_ARG(tw_client_send_pairs(c, "GET", url, one_name, bad_utf8, 1, NULL, 0, &resp),
+                    "`values[0]` is not valid UTF-8");
+    EXPECT_NULL_ARG(tw_client_send_pairs(c, "GET", url, NULL, values, 1, NULL, 0, &resp), "names");
+    EXPECT_NULL_ARG(tw_client_send_pairs(c, "GET", url, names, NULL, 1, NULL, 0, &resp), "values");
+    EXPECT_NULL_ARG(tw_client_send_pairs(NULL, "GET", url, NULL, NULL, 0, NULL, 0, &resp), "client");
+    EXPECT_NULL_ARG(tw_client_send_pairs(c, "GET", url, NULL, NULL, 0, NULL, 0, NULL), "out");
+    EXPECT_NULL_ARG(tw_client_send_pairs(c, "GET", url, NULL, NULL, 0, NULL, 3, &resp), "body");
+    CHECK(mock_stat("api_requests") == sent);
+
+    /* A URL outside api_base_urls: nothing is sent. */
+    CHECK_STATUS(tw_client_send_pairs(c, "GET", "http://localhost:1/api/items", NULL, NULL, 0,
+                                      NULL, 0, &resp),
+                 TW_ERR_FOREIGN_ORIGIN);
+    CHECK(strstr(tw_last_error(), "api_base_urls") != NULL);
+    tw_client_free(c);
+}
+
+/* tw_client_headers_for binds the headers to the configured origins; tw_client_recover
+ * recovers from a rejection once and refuses a refresh storm. */
+static void test_headers_for_and_recover(void)
+{
+    tw_client *c = bound_client();
+    REQUIRE(c != NULL);
+    char url[256], buf[4096], first[4096];
+    size_t len = 0;
+    snprintf(url, sizeof url, "%s/api/items?x=1", g_base);
+
+    memset(buf, 'x', sizeof buf);
+    CHECK_STATUS(tw_client_headers_for(c, "GET", "http://localhost:1/api/items", buf, sizeof buf,
+                                       &len),
+                 TW_ERR_FOREIGN_ORIGIN);
+    CHECK(buf[0] == 'x');
+    CHECK(mock_stat("token_requests") == 0);
+    EXPECT_NULL_ARG(tw_client_headers_for(c, "G T", url, buf, sizeof buf, &len), "method");
+    EXPECT_NULL_ARG(tw_client_headers_for(NULL, "GET", url, buf, sizeof buf, &len), "client");
+    EXPECT_NULL_ARG(tw_client_headers_for(c, NULL, url, buf, sizeof buf, &len), "method");
+    EXPECT_NULL_ARG(tw_client_headers_for(c, "GET", NULL, buf, sizeof buf, &len), "url");
+    EXPECT_NULL_ARG(tw_client_headers_for(c, "GET", url, buf, sizeof buf, NULL), "len");
+
+    CHECK_STATUS(tw_client_headers_for(c, "GET", url, NULL, 0, &len), TW_ERR_BUFFER_TOO_SMALL);
+    REQUIRE_STATUS(tw_client_headers_for(c, "GET", url, buf, sizeof buf, &len), TW_OK);
+    CHECK(len == strlen(buf) + 1);
+    CHECK_MSG(strncmp(buf, "Authorization: Bearer ", 22) == 0 && strstr(buf, "\r\ntenant-code: T1\r\n"),
+              "%s", buf);
+    /* The Authorization value, as an adapter would send and report it. */
+    char *eol = strstr(buf, "\r\n");
+    REQUIRE(eol != NULL);
+    *eol = '\0';
+    snprintf(first, sizeof first, "%s", buf + strlen("Authorization: "));
+
+    int resend = 7;
+    CHECK_STATUS(tw_client_recover(c, first, 200, (const uint8_t *)"{}", 2, &resend), TW_OK);
+    CHECK(resend == 0);
+    CHECK_STATUS(tw_client_recover(c, first, 401, NULL, 0, &resend), TW_OK);
+    CHECK(resend == 1);
+    /* The re-send gets a new token; the API rejects it too: no third token request. */
+    REQUIRE_STATUS(tw_client_headers_for(c, "GET", url, buf, sizeof buf, &len), TW_OK);
+    eol = strstr(buf, "\r\n");
+    REQUIRE(eol != NULL);
+    *eol = '\0';
+    CHECK(strcmp(buf + strlen("Authorization: "), first) != 0);
+    for (int i = 0; i < 20; i++) {
+        resend = 7;
+        CHECK_STATUS(tw_client_recover(c, buf + strlen("Authorization: "), 401, NULL, 0, &resend),
+                     TW_ERR_UNAUTHORIZED);
+        CHECK(resend == 0);
+    }
+    CHECK_MSG(strstr(tw_last_error(), "freshly issued") && strstr(tw_last_error(), "audience"),
+              "%s", tw_last_error());
+    CHECK(mock_stat("token_requests") == 2);
+    EXPECT_NULL_ARG(tw_client_recover(c, first, 401, NULL, 0, NULL), "resend");
+    EXPECT_NULL_ARG(tw_client_recover(NULL, first, 401, NULL, 0, &resend), "client");
+    EXPECT_NULL_ARG(tw_client_recover(c, NULL, 401, NULL, 0, &resend), "authorization");
+    EXPECT_NULL_ARG(tw_client_recover(c, first, 401, NULL, 4, &resend), "body");
+    tw_client_free(c);
+}
+
+/* An API that rejects every token: 50 sends cost at most 2 token requests. */
+static void test_no_refresh_storm(void)
+{
+    tw_client *c = bound_client();
+    REQUIRE(c != NULL);
+    char url[256];
+    snprintf(url, sizeof url, "%s/api/always-401", g_base);
+    for (int i = 0; i < 50; i++) {
+        tw_response *resp = (tw_response *)(uintptr_t)0x1;
+        CHECK_STATUS(tw_client_send(c, "GET", url, NULL, NULL, 0, &resp), TW_ERR_UNAUTHORIZED);
+        CHECK(resp == NULL);
+    }
+    CHECK_MSG(strstr(tw_last_error(), "freshly issued") != NULL, "%s", tw_last_error());
+    long long tokens = mock_stat("token_requests");
+    CHECK_MSG(tokens >= 1 && tokens <= 2, "%lld token requests for 50 sends", tokens);
+    CHECK(mock_stat("api_requests") == 51);
+    tw_client_free(c);
+}
+
+/* Handles carry a tag: a freed or foreign handle is refused, not undefined behaviour
+ * (this runs under ASan and valgrind: the check itself must read only live memory). */
+static void test_freed_and_foreign_handles(void)
+{
+    tw_client *c = mock_client();
+    REQUIRE(c != NULL);
+    char buf[2048], url[256];
+    size_t len = 0;
+    snprintf(url, sizeof url, "%s/api/items", g_base);
+    tw_response *resp = NULL;
+    REQUIRE_STATUS(tw_client_send(c, "GET", url, NULL, NULL, 0, &resp), TW_OK);
+
+    /* One kind is not the other. */
+    EXPECT_NULL_ARG(tw_client_token((tw_client *)(void *)resp, buf, sizeof buf, &len),
+                    "not a tw_client handle");
+    CHECK(tw_response_status((const tw_response *)(void *)c) == 0);
+    CHECK(strstr(tw_last_error(), "not a tw_response handle") != NULL);
+    /* Nor is some other aligned memory, or a misaligned pointer. */
+    static uint64_t zeros[8];
+    EXPECT_NULL_ARG(tw_client_token((tw_client *)(void *)zeros, buf, sizeof buf, &len),
+                    "not a tw_client handle");
+    EXPECT_NULL_ARG(tw_client_token((tw_client *)(void *)((char *)zeros + 1), buf, sizeof buf,
+                                    &len),
+                    "not a tw_client handle");
+
+    tw_response_free(resp);
+    CHECK(tw_response_status(resp) == 0);
+    CHECK(strstr(tw_last_error(), "already freed") != NULL);
+    len = 9;
+    CHECK(tw_response_body(resp, &len) == NULL && len == 0);
+    EXPECT_NULL_ARG(tw_response_header(resp, "content-type", buf, sizeof buf, &len),
+                    "already freed");
+    tw_response_free(resp); /* a double free is caught and ignored */
+
+    tw_client_free(c);
+    EXPECT_NULL_ARG(tw_client_token(c, buf, sizeof buf, &len), "`client` is a tw_client that was already freed");
+    EXPECT_NULL_ARG(tw_client_headers(c, buf, sizeof buf, &len), "already freed");
+    EXPECT_NULL_ARG(tw_client_send(c, "GET", url, NULL, NULL, 0, &resp), "already freed");
+    EXPECT_NULL_ARG(tw_client_invalidate(c, NULL), "already freed");
+    tw_client_free(c); /* caught and ignored */
+    CHECK(strstr(tw_last_error(), "already freed") != NULL);
+
+    /* A new client gets its own handle; the freed one stays freed. */
+    tw_client *again = mock_client();
+    REQUIRE(again != NULL);
+    CHECK(again != c);
+    CHECK_STATUS(tw_client_token(again, buf, sizeof buf, &len), TW_OK);
+    EXPECT_NULL_ARG(tw_client_token(c, buf, sizeof buf, &len), "already freed");
+    tw_client_free(again);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* 5. Concurrency: single flight, invalidate                                                  */
 /* ------------------------------------------------------------------------------------------ */
@@ -1251,11 +1533,11 @@ static void test_events(void)
     /* Every event had a name matching its kind and a message. */
     static const char *const kind_names[] = {"",           "token_acquired",  "fetch_failed",
                                              "refresh_failed", "served_stale", "retry_scheduled",
-                                             "invalidated"};
+                                             "invalidated",    "warning"};
     pthread_mutex_lock(&log.lock);
     for (int i = 0; i < log.n; i++) {
         int k = log.kinds[i];
-        CHECK_MSG(k >= 1 && k <= 6 && strcmp(log.names[i], kind_names[k]) == 0,
+        CHECK_MSG(k >= 1 && k <= 7 && strcmp(log.names[i], kind_names[k]) == 0,
                   "event %d: kind %d name %s", i, k, log.names[i]);
         CHECK_MSG(log.messages[i][0] != '\0', "event %d (%s) has an empty message", i,
                   log.names[i]);
@@ -1296,6 +1578,47 @@ typedef struct slow_cb {
     atomic_int after_unregister; /* set by the test once unregistering returned */
     atomic_int late;             /* a call that started after that */
 } slow_cb;
+
+/* A secret file others may read: one TW_EVENT_WARNING, delivered during the first
+ * tw_client_set_event_callback, never again; the client still works. */
+static void test_warning_for_an_exposed_secret_file(void)
+{
+    static event_log log; /* static: large */
+    memset(&log, 0, sizeof log);
+    pthread_mutex_init(&log.lock, NULL);
+    log.magic = EVENT_LOG_MAGIC;
+
+    char path[] = "/tmp/tw-c-secret-XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    REQUIRE(write(fd, "demo-secret\n", 12) == 12);
+    close(fd);
+    REQUIRE(chmod(path, 0644) == 0);
+
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"token_url\":\"%s/oauth/token\",\"client_id\":\"demo-client\","
+             "\"client_secret_file\":\"%s\",\"allow_http\":true}",
+             g_base, path);
+    tw_client *c = NULL;
+    CHECK_STATUS(tw_client_new(json, &c), TW_OK);
+    unlink(path);
+    REQUIRE(c != NULL);
+    CHECK_STATUS(tw_client_set_event_callback(c, record_event, &log), TW_OK);
+    CHECK_MSG(count_events(&log, TW_EVENT_WARNING) == 1, "%d warnings", count_events(&log, TW_EVENT_WARNING));
+    pthread_mutex_lock(&log.lock);
+    CHECK(log.n >= 1 && strcmp(log.names[0], "warning") == 0 &&
+          strstr(log.messages[0], "client_secret_file") != NULL &&
+          strstr(log.messages[0], "demo-secret") == NULL);
+    pthread_mutex_unlock(&log.lock);
+    char *t = token_of(c);
+    CHECK(t != NULL);
+    free(t);
+    CHECK_STATUS(tw_client_set_event_callback(c, record_event, &log), TW_OK);
+    CHECK(count_events(&log, TW_EVENT_WARNING) == 1);
+    CHECK_STATUS(tw_client_set_event_callback(c, NULL, NULL), TW_OK);
+    tw_client_free(c);
+}
 
 static void slow_callback(void *user_data, const tw_event *event)
 {
@@ -1584,9 +1907,15 @@ static const test_case TESTS[] = {
     {"buffer_protocol", test_buffer_protocol},
     {"token_and_headers_match_mock", test_token_and_headers_match_mock},
     {"send", test_send},
+    {"send_header_text_is_strict", test_send_header_text_is_strict},
+    {"send_pairs", test_send_pairs},
+    {"headers_for_and_recover", test_headers_for_and_recover},
+    {"no_refresh_storm", test_no_refresh_storm},
+    {"freed_and_foreign_handles", test_freed_and_foreign_handles},
     {"single_flight_cold_cache", test_single_flight_cold_cache},
     {"invalidate", test_invalidate},
     {"events", test_events},
+    {"warning_for_an_exposed_secret_file", test_warning_for_an_exposed_secret_file},
     {"unregister_waits_for_running_callback", test_unregister_waits_for_running_callback},
     {"last_error_per_thread", test_last_error_per_thread},
     {"error_bad_secret", test_error_bad_secret},

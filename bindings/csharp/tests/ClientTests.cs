@@ -106,6 +106,33 @@ namespace Tokenward.Tests
         }
 
         [Test]
+        private static void ARetryAfterOfADayIsRememberedOnlyUpToMaxRetryAfterMs()
+        {
+            Mock.Fault("{\"target\":\"token\",\"count\":1,\"status\":429,\"retry_after\":\"86400\",\"body\":{\"error\":\"slow_down\"}}");
+            TokenClientOptions options = FailFast();
+            options.Retry.MaxRetryAfterMs = 200;
+            using (var client = new TokenClient(options))
+            {
+                Assert.Throws<TokenwardRateLimitedException>(() => client.GetToken(), "the 429");
+                string token = null;
+                // Bounded: 300 tries 10 ms apart, far less than the day the server asked for.
+                for (int i = 0; i < 300 && token == null; i++)
+                {
+                    try
+                    {
+                        token = client.GetToken();
+                    }
+                    catch (TokenwardRateLimitedException)
+                    {
+                        Thread.Sleep(10);
+                    }
+                }
+                Assert.True(token != null, "a token once the capped Retry-After passed");
+                Assert.Equal(2L, Mock.TokenRequests, "the 429, then one request that worked");
+            }
+        }
+
+        [Test]
         private static void ErrorFamiliesMapToExceptionTypes()
         {
             TokenClientOptions options = Mock.Options();
@@ -306,6 +333,27 @@ namespace Tokenward.Tests
                     Assert.Equal(500, response.StatusCode, "a 5xx is a response, not an exception");
                     Assert.Equal("boom", response.BodyText, "its body");
                 }
+            }
+        }
+    
+
+        [Test]
+        private static void MaxResponseBytesCapsTheBodySendReads()
+        {
+            TokenClientOptions options = Mock.Options();
+            options.MaxResponseBytes = 64;
+            using (var client = new TokenClient(options))
+            {
+                Mock.Fault("{\"target\":\"api\",\"status\":200,\"body\":\"" + new string('x', 64) + "\"}");
+                using (TokenwardResponse response = client.Send("GET", Mock.Url + "/api/items"))
+                {
+                    Assert.Equal(64, response.Body.Length, "a body of exactly the cap is read");
+                }
+                Mock.Fault("{\"target\":\"api\",\"status\":200,\"body\":\"" + new string('x', 65) + "\"}");
+                TokenwardBadResponseException tooLong = Assert.Throws<TokenwardBadResponseException>(
+                    () => client.Send("GET", Mock.Url + "/api/items"), "a body over the cap");
+                Assert.Contains("64-byte limit", tooLong.Message, "the message names the cap");
+                Assert.True(client.GetToken().Length > 0, "the token is unaffected: the cap is for API bodies");
             }
         }
     }

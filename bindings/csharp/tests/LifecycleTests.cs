@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Runtime.CompilerServices;
@@ -97,6 +98,41 @@ namespace Tokenward.Tests
             Console.WriteLine("        resident KiB after each round of {0} abandoned clients: {1}", perRound, string.Join(", ", resident));
             Assert.True(growth < 8 * 1024, "resident memory grew by " + growth + " KiB over " + (2 * perRound) + " finalized clients");
             Assert.Equal((long)(resident.Length * perRound), Mock.TokenRequests, "each client fetched");
+        }
+
+        [Test]
+        private static void ASecretFileOthersCanReadIsReportedOnceToTheFirstHandler()
+        {
+            string path = Path.Combine(Path.GetTempPath(), "tw-cs-secret-" + Process.GetCurrentProcess().Id);
+            File.WriteAllText(path, "demo-secret\n");
+            try
+            {
+                // File.WriteAllText leaves the umask's mode; make it 0644 whatever the umask.
+                Process chmod = Process.Start("chmod", "0644 " + path);
+                chmod.WaitForExit();
+                Assert.Equal(0, chmod.ExitCode, "chmod");
+                TokenClientOptions options = Mock.Options();
+                options.ClientSecret = null;
+                options.ClientSecretFile = path;
+                using (var client = new TokenClient(options))
+                {
+                    var first = new ConcurrentQueue<TokenwardEventArgs>();
+                    client.EventReceived += (s, e) => first.Enqueue(e);
+                    TokenwardEventArgs[] warnings = first.Where(e => e.Kind == TokenwardEventKind.Warning).ToArray();
+                    Assert.Equal(1, warnings.Length, "one warning: " + string.Join(" | ", first));
+                    Assert.Equal("warning", warnings[0].KindName, "its name");
+                    Assert.Contains("client_secret_file", warnings[0].Message, "names the key");
+                    Assert.NotContains("demo-secret", warnings[0].Message, "no secret");
+                    var second = new ConcurrentQueue<TokenwardEventArgs>();
+                    client.EventReceived += (s, e) => second.Enqueue(e);
+                    client.GetToken();
+                    Assert.True(!second.Any(e => e.Kind == TokenwardEventKind.Warning), "once per client");
+                }
+            }
+            finally
+            {
+                File.Delete(path);
+            }
         }
 
         [Test]

@@ -24,12 +24,17 @@ namespace Tokenward.Tests
     /// A minimal test runner: runs every [Test] method against the mock at $TOKENWARD_MOCK_URL
     /// (reset before each test), prints one line per test and a closing "N passed, M failed"
     /// line, and exits 1 on any failure. A whole-run watchdog exits 3 if a test hangs.
-    /// Optional argument: a substring of the test names to run.
+    /// Optional argument: a substring of the test names to run (or the library probe's flag,
+    /// see <see cref="LibraryTests"/>).
     /// </summary>
     internal static class TestRunner
     {
         private static int Main(string[] args)
         {
+            if (args.Length == 1 && args[0] == LibraryTests.ProbeFlag)
+            {
+                return LibraryTests.RunProbe();
+            }
             string url = Environment.GetEnvironmentVariable("TOKENWARD_MOCK_URL");
             if (string.IsNullOrEmpty(url))
             {
@@ -40,7 +45,7 @@ namespace Tokenward.Tests
             int limit;
             if (!int.TryParse(Environment.GetEnvironmentVariable("TW_TEST_TIMEOUT_SECS"), out limit))
             {
-                limit = 100;
+                limit = 180;
             }
             var watchdog = new Timer(
                 state =>

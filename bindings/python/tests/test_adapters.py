@@ -151,6 +151,85 @@ def test_other_statuses_pass_through(mock, http):
     assert mock.stats()["api_requests"] - before == 1
 
 
+@pytest.fixture
+def bound(make_client, config, mock):
+    """A client whose only API origin is the mock."""
+    return make_client(**dict(config, api_base_urls=[mock.url]))
+
+
+@pytest.mark.parametrize("driver", [RequestsDriver, HttpxDriver, AsyncHttpxDriver], ids=lambda d: d.name)
+def test_adapters_refuse_a_foreign_origin(mock, bound, driver):
+    http = driver(bound)
+    try:
+        # Same port, other host: another origin. Nothing is sent, not even a token request.
+        other = mock.url.replace("127.0.0.1", "localhost") + "/api/items"
+        with pytest.raises(tokenward.ForeignOriginError) as caught:
+            http.get(other)
+        assert "api_base_urls" in str(caught.value)
+        stats = mock.stats()
+        assert stats["api_requests"] == 0 and stats["token_requests"] == 0
+        assert http.get(mock.url + "/api/items")[0] == 200
+    finally:
+        http.close()
+
+
+def test_headers_for_answers_for_one_url(mock, bound):
+    headers = bound.headers_for("GET", mock.url + "/api/items?x=1")
+    assert list(headers)[0] == "Authorization" and headers["tenant-code"] == "T1"
+    with pytest.raises(tokenward.ForeignOriginError):
+        bound.headers_for("GET", "http://localhost:1/api/items")
+    with pytest.raises(tokenward.InvalidArgumentError):
+        bound.headers_for("G ET", mock.url + "/api/items")
+
+
+def _graphql(http, mock):
+    if isinstance(http, RequestsDriver):
+        r = http.session.post(mock.url + "/graphql", json={"query": "{ viewer { jti } }"}, timeout=10)
+        return r.status_code, r.json()
+    return http.post_json(mock.url + "/graphql", {"query": "{ viewer { jti } }"})[:2]
+
+
+@pytest.mark.parametrize("driver", [RequestsDriver, HttpxDriver, AsyncHttpxDriver], ids=lambda d: d.name)
+def test_adapters_recover_from_graphql_unauthenticated_when_enabled(mock, make_client, config, driver):
+    client = make_client(**dict(config, graphql_auth_errors=True))
+    http = driver(client)
+    try:
+        client.token()
+        mock.revoke()
+        status, body = _graphql(http, mock)
+        assert status == 200 and body["data"]["viewer"]["jti"] == jwt_payload(client.token())["jti"], body
+        assert mock.stats()["token_requests"] == 2
+    finally:
+        http.close()
+    # Without the option the answer is returned as it is.
+    plain = make_client(**config)
+    http = driver(plain)
+    try:
+        plain.token()
+        mock.revoke()
+        status, body = _graphql(http, mock)
+        assert status == 200 and body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    finally:
+        http.close()
+
+
+@pytest.mark.parametrize("driver", [RequestsDriver, HttpxDriver, AsyncHttpxDriver], ids=lambda d: d.name)
+def test_a_rejecting_api_causes_no_refresh_storm_through_adapters(mock, client, driver):
+    http = driver(client)
+    try:
+        status, _, _ = http.get(mock.url + "/api/always-401")
+        assert status == 401  # one re-send, then the answer as it is
+        for _ in range(49):
+            with pytest.raises(tokenward.UnauthorizedError) as caught:
+                http.get(mock.url + "/api/always-401")
+            assert "freshly issued" in str(caught.value)
+        stats = mock.stats()
+        assert stats["token_requests"] <= 2, stats
+        assert stats["api_requests"] == 51
+    finally:
+        http.close()
+
+
 def test_requests_rewinds_a_file_body_for_the_retry(mock, client):
     session = requests.Session()
     session.auth = tokenward.requests.BearerAuth(client)

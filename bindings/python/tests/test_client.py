@@ -225,8 +225,8 @@ def test_memo_serves_only_until_the_core_reuse_deadline(mock, make_client, confi
 def test_memo_is_not_kept_when_the_core_says_ask_every_time(mock, make_client, config, monkeypatch):
     client = make_client(**config)
     token = client.token()
-    real = tokenward._native.read_token_cacheable
-    monkeypatch.setattr(tokenward._native, "read_token_cacheable", lambda handle: (real(handle)[0], 0))
+    real = tokenward._native.read_token_window
+    monkeypatch.setattr(tokenward._native, "read_token_window", lambda handle: (real(handle)[0], 0, 0))
     client.invalidate()
     fresh = client.token()
     assert fresh != token and client._memo is None

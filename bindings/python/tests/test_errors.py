@@ -45,6 +45,7 @@ def test_status_mapping_is_complete():
         26: tokenward.BadResponseError,
         30: tokenward.UnauthorizedError,
         31: tokenward.ForbiddenError,
+        32: tokenward.ForeignOriginError,
         99: tokenward.PanicError,
     }
     for status, cls in expected.items():

@@ -83,7 +83,9 @@ def test_retry_events(mock, make_client, events_config, caplog):
 
 def test_background_refresh_events_arrive_from_the_library_thread(mock, make_client, events_config, caplog):
     caplog.set_level(logging.DEBUG, logger="tokenward")
-    mock.configure(ttl_secs=2)
+    # Refresh window from 1.8-2 s (2 s before expiry, minus jitter); usable until 3 s (a
+    # margin of at least a second).
+    mock.configure(ttl_secs=4)
     threads = []
     acquired = threading.Event()
 
@@ -93,13 +95,19 @@ def test_background_refresh_events_arrive_from_the_library_thread(mock, make_cli
             if len(threads) >= 2:
                 acquired.set()
 
-    client = make_client(**events_config, refresh_before_secs=1, on_event=on_event)
+    client = make_client(**events_config, refresh_before_secs=2, on_event=on_event)
     first = client.token()
-    time.sleep(1.1)  # into the refresh window: the next call starts a background refresh
+    time.sleep(2.1)  # into the refresh window: the next call starts a background refresh
     assert client.token() == first  # served at once
     assert acquired.wait(5), "no background refresh event"
     assert threads[0] == threading.get_ident()
     assert threads[1] != threading.get_ident()
+    # Inside the refresh window the memo looks at the core again every few milliseconds
+    # (tokenward._memo.REFRESH_POLL_NS), and so picks up the new token.
+    for _ in range(200):
+        if client.token() != first:
+            break
+        time.sleep(0.005)
     assert client.token() != first
     assert_no_secrets([r.getMessage() for r in records_of(caplog)], [first, client.token()])
 
@@ -176,3 +184,43 @@ def test_no_output_without_logging_configuration(mock, events_config, tmp_path):
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stderr == "" and result.stdout == ""
+
+
+def test_a_secret_file_others_can_read_is_logged_once_as_a_warning(
+    mock, make_client, config, caplog, tmp_path
+):
+    caplog.set_level(logging.DEBUG, logger="tokenward")
+    path = tmp_path / "secret"
+    path.write_text("demo-secret\n")
+    path.chmod(0o644)
+    seen = []
+    settings = {k: v for k, v in config.items() if k != "client_secret"}
+    client = make_client(
+        **dict(settings, client_secret_file=str(path)),
+        on_event=lambda kind, message: seen.append((kind, message)),
+    )
+    client.token()
+    client.invalidate()
+    client.token()
+    warnings = [message for kind, message in seen if kind == "warning"]
+    assert len(warnings) == 1, seen
+    assert "client_secret_file" in warnings[0] and "0644" in warnings[0], warnings[0]
+    assert "demo-secret" not in warnings[0]
+    logged = [r for r in records_of(caplog) if r.tokenward_event == "warning"]
+    assert len(logged) == 1 and logged[0].levelno == logging.WARNING, logged
+
+
+def test_a_day_long_retry_after_is_remembered_only_up_to_max_retry_after_ms(mock, make_client, config):
+    mock.fault(target="token", status=429, retry_after="86400", body={"error": "slow_down"}, count=1)
+    client = make_client(**dict(config, retry={"max_attempts": 1, "max_retry_after_ms": 200}))
+    with pytest.raises(tokenward.RateLimitedError):
+        client.token()
+    token = None
+    for _ in range(300):  # bounded: 3 s, not the day the server asked for
+        try:
+            token = client.token()
+            break
+        except tokenward.RateLimitedError:
+            time.sleep(0.01)
+    assert token is not None
+    assert mock.stats()["token_requests"] == 2

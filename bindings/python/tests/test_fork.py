@@ -15,7 +15,7 @@ from conftest import jwt_payload
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
 # Child exit codes: 0 = success; anything else names the step that failed.
-OK, SAME_TOKEN, API, FRESH_FETCH, STATS, HEADERS, MEMO, CRASH = 0, 10, 11, 12, 13, 14, 15, 99
+OK, SAME_TOKEN, API, FRESH_FETCH, STATS, HEADERS, MEMO, TURN, CRASH = 0, 10, 11, 12, 13, 14, 15, 16, 99
 
 # Every child's work is a few loopback requests; a child still running after this is stuck.
 CHILD_TIMEOUT = 10.0
@@ -48,6 +48,25 @@ def in_child(body) -> int:
         finally:
             os._exit(code)
     return wait_child(pid)
+
+
+def test_a_refresh_turn_held_at_fork_is_free_in_the_child(mock, make_client, bounded):
+    client = make_client(**bounded)
+    token = client.token()
+    # As if a parent thread were asking the core inside the refresh window when fork() ran:
+    # that thread does not exist in the child, so its turn must not stay taken there.
+    assert client._refreshing.acquire(False)
+    try:
+
+        def child() -> int:
+            if not client._refreshing.acquire(False):
+                return TURN
+            client._refreshing.release()
+            return OK if client.token() == token else SAME_TOKEN
+
+        assert in_child(child) == OK
+    finally:
+        client._refreshing.release()
 
 
 def test_child_gets_a_working_token(mock, make_client, bounded):

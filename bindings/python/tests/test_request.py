@@ -1,4 +1,4 @@
-"""Client.request(): tw_client_send through the core's own transport, against the mock API."""
+"""Client.request(): tw_client_send_pairs through the core's own transport, against the mock API."""
 
 from __future__ import annotations
 
@@ -98,9 +98,10 @@ def test_other_statuses_are_responses(mock, make_client, config):
 
 def test_origin_binding_refuses_other_origins(mock, make_client, config):
     client = make_client(**dict(config, api_base_urls=["http://127.0.0.1:1"]))
-    with pytest.raises(tokenward.InvalidArgumentError) as caught:
+    with pytest.raises(tokenward.ForeignOriginError) as caught:
         client.request("GET", mock.url + "/api/items")
     assert "api_base_urls" in str(caught.value)
+    assert caught.value.status == 32 and isinstance(caught.value, tokenward.InvalidArgumentError)
     stats = mock.stats()
     assert stats["api_requests"] == 0 and stats["token_requests"] == 0  # nothing was sent
 
@@ -121,6 +122,51 @@ def test_header_injection_is_refused_before_sending(mock, client):
     with pytest.raises(TypeError):
         client.request("POST", mock.url + "/api/items", body=12)  # type: ignore[arg-type]
     assert mock.stats()["api_requests"] == 0
+
+
+RESERVED = ["Authorization", "Proxy-Authorization", "Host", "Content-Length", "Transfer-Encoding", "Connection", "TE", "Upgrade"]
+
+
+def test_the_core_checks_every_header_pair(mock, client):
+    # Each pair goes to the core as a pair (no header text is built here); the core names it.
+    for headers, says in (
+        ({"x-a": "1", "x-b": "v\r\nX-Evil: 1"}, "header pair 1: header `x-b` has CR, LF"),
+        ({"x-b": "v\nX-Evil: 1"}, "header pair 0"),
+        ({"x-b": "v\rX-Evil: 1"}, "header pair 0"),
+        ({"x-a: 1\r\nX-Evil": "1"}, "header pair 0: header name"),
+        ({"x y": "1"}, "not an RFC 9110 token"),
+    ):
+        with pytest.raises(tokenward.InvalidArgumentError) as caught:
+            client.request("GET", mock.url + "/api/items", headers=headers)
+        assert says in str(caught.value)
+    assert mock.stats()["api_requests"] == 0
+
+
+def test_reserved_headers_are_refused_in_any_case(mock, client):
+    for name in RESERVED:
+        for spelled in (name, name.lower(), name.upper()):
+            with pytest.raises(tokenward.InvalidArgumentError) as caught:
+                client.request("POST", mock.url + "/api/items", headers={spelled: "0"}, body=b"payload")
+            assert "may not be set" in str(caught.value), spelled
+    stats = mock.stats()
+    assert stats["api_requests"] == 0
+
+
+def test_header_values_arrive_as_given(mock, client):
+    response = client.request("GET", mock.url + "/api/items", headers={"X-Request-Id": "42 43", "Accept": "text/csv"})
+    assert response.status == 200
+    seen = mock.requests()["api"][-1]["headers"]
+    assert seen["x-request-id"] == "42 43" and seen["accept"] == "text/csv"
+
+
+def test_a_rejecting_api_causes_no_refresh_storm(mock, client):
+    for i in range(50):
+        with pytest.raises(tokenward.UnauthorizedError) as caught:
+            client.request("GET", mock.url + "/api/always-401")
+        assert "freshly issued" in str(caught.value)
+    stats = mock.stats()
+    assert stats["token_requests"] <= 2, stats
+    assert stats["api_requests"] == 51
 
 
 def test_network_failure_is_a_network_error(client):

@@ -1,4 +1,5 @@
 using System;
+using System.IO;
 using System.Runtime.InteropServices;
 using System.Text;
 
@@ -15,11 +16,15 @@ namespace Tokenward
     /// never hands the binding a string it would have to free. The only native-owned strings
     /// read here are static (<c>tw_version</c>, <c>tw_status_name</c>) or valid until the
     /// thread's next call (<c>tw_last_error</c>, event fields) and are copied at once.
+    /// <para>Every way into the library (creating a client, <see cref="TokenClient.NativeVersion"/>)
+    /// first calls <see cref="EnsureCompatible"/>, so a library of another ABI is refused with a
+    /// clear message before anything else is called in it.</para>
     /// </remarks>
     internal static class NativeMethods
     {
         private const string Library = "tokenward";
 
+        /// <summary>The C ABI version this binding is written for (<c>TW_ABI_VERSION</c> of include/tokenward.h).</summary>
         internal const int AbiVersion = 1;
         internal const int StatusOk = 0;
         internal const int StatusBufferTooSmall = 3;
@@ -35,6 +40,9 @@ namespace Tokenward
             internal IntPtr KindName;
             internal IntPtr Message;
         }
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int tw_abi_version();
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern IntPtr tw_version();
@@ -55,8 +63,8 @@ namespace Tokenward
         internal static extern void tw_client_free(IntPtr client);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
-        internal static extern int tw_client_token_cacheable(
-            TokenClientHandle client, byte[] buf, UIntPtr cap, out UIntPtr len, out ulong reusableNs);
+        internal static extern int tw_client_token_window(
+            TokenClientHandle client, byte[] buf, UIntPtr cap, out UIntPtr len, out ulong freshNs, out ulong usableNs);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int tw_client_headers(TokenClientHandle client, byte[] buf, UIntPtr cap, out UIntPtr len);
@@ -74,10 +82,19 @@ namespace Tokenward
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int tw_client_set_event_callback(IntPtr client, EventFn callback, IntPtr userData);
 
+        // `names`/`values`: arrays of pointers to NUL-terminated UTF-8 (see TokenClient.Send).
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
-        internal static extern int tw_client_send(
-            TokenClientHandle client, byte[] method, byte[] url, byte[] headers,
+        internal static extern int tw_client_send_pairs(
+            TokenClientHandle client, byte[] method, byte[] url, IntPtr[] names, IntPtr[] values, UIntPtr count,
             byte[] body, UIntPtr bodyLen, out TokenwardResponseHandle response);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int tw_client_headers_for(
+            TokenClientHandle client, byte[] method, byte[] url, byte[] buf, UIntPtr cap, out UIntPtr len);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int tw_client_recover(
+            TokenClientHandle client, byte[] authorization, ushort status, byte[] body, UIntPtr bodyLen, out int resend);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern ushort tw_response_status(TokenwardResponseHandle response);
@@ -92,7 +109,120 @@ namespace Tokenward
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern void tw_response_free(IntPtr response);
 
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int tw_client_health(TokenClientHandle client, byte[] buf, UIntPtr cap, out UIntPtr len);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int tw_client_diagnose(
+            TokenClientHandle client, byte[] optionsJson, out TokenwardDiagnosisHandle diagnosis);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int tw_diagnosis_json(TokenwardDiagnosisHandle diagnosis, byte[] buf, UIntPtr cap, out UIntPtr len);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int tw_diagnosis_status(TokenwardDiagnosisHandle diagnosis);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern void tw_diagnosis_free(IntPtr diagnosis);
+
         internal delegate int StringCall(byte[] buf, UIntPtr cap, out UIntPtr len);
+
+        private static readonly object s_checkLock = new object();
+        private static volatile bool s_checked;
+        private static TokenwardLibraryException s_incompatible;
+
+        /// <summary>
+        /// Checks, once per process, that the native library loads and speaks
+        /// <see cref="AbiVersion"/>; afterwards costs one volatile read.
+        /// </summary>
+        /// <exception cref="TokenwardLibraryException">The library is missing, predates the ABI
+        /// check, or has another ABI version; every later call throws the same.</exception>
+        internal static void EnsureCompatible()
+        {
+            if (!s_checked)
+            {
+                lock (s_checkLock)
+                {
+                    if (!s_checked)
+                    {
+                        s_incompatible = CheckLibrary();
+                        s_checked = true;
+                    }
+                }
+            }
+            TokenwardLibraryException incompatible = s_incompatible;
+            if (incompatible != null)
+            {
+                // A new instance each time: a thrown exception carries its own stack trace.
+                throw new TokenwardLibraryException(
+                    incompatible.Message, incompatible.LibraryPath, incompatible.ActualAbiVersion, incompatible.InnerException);
+            }
+        }
+
+        private static TokenwardLibraryException CheckLibrary()
+        {
+            int actual;
+            try
+            {
+                actual = tw_abi_version();
+            }
+            catch (DllNotFoundException missing)
+            {
+                return new TokenwardLibraryException(
+                    "tokenward: the native library was not found: Tokenward.dll looks for libtokenward.so "
+                    + "(libtokenward.dylib on macOS, tokenward.dll on Windows) next to itself, in the runtimes/<rid>/native "
+                    + "folder of its package, and on the system's library search path (LD_LIBRARY_PATH).",
+                    null, null, missing);
+            }
+            catch (EntryPointNotFoundException old)
+            {
+                string path = LoadedLibraryPath();
+                return new TokenwardLibraryException(
+                    "tokenward: the native library " + (path ?? "libtokenward") + " does not export tw_abi_version, so it is older than "
+                    + "this Tokenward.dll " + TokenClient.Version + ", which needs C ABI version " + AbiVersion
+                    + "; use the native library of the same tokenward release.",
+                    path, null, old);
+            }
+            if (actual != AbiVersion)
+            {
+                string path = LoadedLibraryPath();
+                return new TokenwardLibraryException(
+                    "tokenward: the native library " + (path ?? "libtokenward") + " has C ABI version " + actual
+                    + ", but this Tokenward.dll " + TokenClient.Version + " was written for C ABI version " + AbiVersion
+                    + "; use the native library of the same tokenward release.",
+                    path, actual, null);
+            }
+            return null;
+        }
+
+        /// <summary>
+        /// Where the loaded native library lives, for messages: the first mapping of a file named
+        /// libtokenward* in /proc/self/maps; null where that is unavailable (not Linux).
+        /// </summary>
+        internal static string LoadedLibraryPath()
+        {
+            const string maps = "/proc/self/maps";
+            try
+            {
+                if (!File.Exists(maps))
+                {
+                    return null;
+                }
+                foreach (string line in File.ReadLines(maps))
+                {
+                    int slash = line.IndexOf('/');
+                    if (slash >= 0 && Path.GetFileName(line.Substring(slash)).StartsWith("libtokenward", StringComparison.Ordinal))
+                    {
+                        return line.Substring(slash);
+                    }
+                }
+            }
+            catch (Exception unreadable) when (unreadable is IOException || unreadable is UnauthorizedAccessException)
+            {
+                // Only a message detail: without it the message names the library instead.
+            }
+            return null;
+        }
 
         // Strict: an unpaired surrogate is an error, never silently a U+FFFD in a secret or URL.
         private static readonly UTF8Encoding StrictUtf8 = new UTF8Encoding(false, true);

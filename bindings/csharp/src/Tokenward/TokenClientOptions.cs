@@ -111,7 +111,12 @@ namespace Tokenward
         /// <summary><c>graphql_auth_errors</c>: treat an HTTP 200 GraphQL <c>UNAUTHENTICATED</c> error like a 401 in <see cref="TokenClient.Send"/>.</summary>
         public bool? GraphqlAuthErrors { get; set; }
 
-        /// <summary><c>max_response_bytes</c>: the largest API response body <see cref="TokenClient.Send"/> reads (16 MiB when unset). Token responses have their own fixed 1 MiB cap.</summary>
+        /// <summary>
+        /// <c>max_response_bytes</c>: the largest API response body <see cref="TokenClient.Send"/>
+        /// reads (default 16 MiB); a longer body fails the call with
+        /// <see cref="TokenwardBadResponseException"/>. Token responses have their own fixed
+        /// 1 MiB cap.
+        /// </summary>
         public long? MaxResponseBytes { get; set; }
 
         /// <summary>The endpoint and client id, never the secret.</summary>
@@ -176,6 +181,7 @@ namespace Tokenward
                 Number(json, "max_attempts", Retry.MaxAttempts);
                 Number(json, "base_delay_ms", Retry.BaseDelayMs);
                 Number(json, "max_delay_ms", Retry.MaxDelayMs);
+                Number(json, "max_retry_after_ms", Retry.MaxRetryAfterMs);
                 json.EndObject();
             }
             if (Tls != null && Tls.IsSet)
@@ -255,12 +261,15 @@ namespace Tokenward
         /// <summary><c>base_delay_ms</c> of the exponential backoff.</summary>
         public long? BaseDelayMs { get; set; }
 
-        /// <summary><c>max_delay_ms</c> of the exponential backoff.</summary>
+        /// <summary><c>max_delay_ms</c>: the largest backoff, and the longest wait inside one call (a longer <c>Retry-After</c> ends the call).</summary>
         public long? MaxDelayMs { get; set; }
+
+        /// <summary><c>max_retry_after_ms</c>: the longest a transient failure is remembered, whatever <c>Retry-After</c> asked (default 120000).</summary>
+        public long? MaxRetryAfterMs { get; set; }
 
         internal bool IsSet
         {
-            get { return MaxAttempts.HasValue || BaseDelayMs.HasValue || MaxDelayMs.HasValue; }
+            get { return MaxAttempts.HasValue || BaseDelayMs.HasValue || MaxDelayMs.HasValue || MaxRetryAfterMs.HasValue; }
         }
     }
 

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
@@ -25,8 +26,11 @@ namespace Tokenward
         /// <summary>A transient failure; retrying after a delay.</summary>
         RetryScheduled = 5,
 
-        /// <summary>A token was evicted by <see cref="TokenClient.Invalidate"/>.</summary>
+        /// <summary>A token was evicted: by <see cref="TokenClient.Invalidate"/>, or by <see cref="TokenClient.Send"/> after the API answered 401.</summary>
         Invalidated = 6,
+
+        /// <summary>A configuration problem that does not stop the client, such as a secret file readable by group or others (once, to the first handler).</summary>
+        Warning = 7,
     }
 
     /// <summary>
@@ -73,6 +77,12 @@ namespace Tokenward
         private readonly WeakReference<TokenClient> _owner;
         private volatile EventHandler<TokenwardEventArgs> _handlers;
 
+        /// <summary>
+        /// Warnings the core delivers while the client is being built, before any handler can
+        /// be added; the first handler added receives them. Guarded by <c>lock (this)</c>.
+        /// </summary>
+        private List<TokenwardEventArgs> _early = new List<TokenwardEventArgs>();
+
         internal EventSink(TokenClient owner)
         {
             _owner = new WeakReference<TokenClient>(owner);
@@ -80,9 +90,44 @@ namespace Tokenward
 
         internal void Add(EventHandler<TokenwardEventArgs> handler)
         {
+            List<TokenwardEventArgs> early;
             lock (this)
             {
                 _handlers = (EventHandler<TokenwardEventArgs>)Delegate.Combine(_handlers, handler);
+                early = _early;
+                _early = new List<TokenwardEventArgs>();
+            }
+            if (early.Count > 0 && handler != null)
+            {
+                TokenClient sender;
+                _owner.TryGetTarget(out sender);
+                EventSink outer = t_delivering;
+                t_delivering = this;
+                try
+                {
+                    foreach (TokenwardEventArgs args in early)
+                    {
+                        Invoke(handler, sender, args);
+                    }
+                }
+                finally
+                {
+                    t_delivering = outer;
+                }
+            }
+        }
+
+        private static void Invoke(EventHandler<TokenwardEventArgs> handler, TokenClient sender, TokenwardEventArgs args)
+        {
+            try
+            {
+                handler(sender, args);
+            }
+            catch (Exception exception)
+            {
+                Trace.TraceError(
+                    "tokenward: an event handler threw while handling a {0} event; the exception was ignored: {1}",
+                    args.KindName, exception);
             }
         }
 
@@ -106,8 +151,19 @@ namespace Tokenward
             try
             {
                 EventSink sink = GCHandle.FromIntPtr(userData).Target as EventSink;
-                EventHandler<TokenwardEventArgs> handlers = sink == null ? null : sink._handlers;
-                if (handlers == null)
+                if (sink == null)
+                {
+                    return;
+                }
+                TokenClient owner;
+                if (nativeEvent.Kind == (int)TokenwardEventKind.Invalidated && sink._owner.TryGetTarget(out owner))
+                {
+                    // The core evicted a token (also inside Send, before its retry): from now on
+                    // no caller may get it from the memo. Done before any handler runs.
+                    owner.OnTokenEvicted();
+                }
+                EventHandler<TokenwardEventArgs> handlers = sink._handlers;
+                if (handlers == null && nativeEvent.Kind != (int)TokenwardEventKind.Warning)
                 {
                     return;
                 }
@@ -117,6 +173,18 @@ namespace Tokenward
                         : TokenwardEventKind.Unknown,
                     NativeMethods.FromUtf8(nativeEvent.KindName),
                     NativeMethods.FromUtf8(nativeEvent.Message));
+                if (handlers == null)
+                {
+                    lock (sink)
+                    {
+                        handlers = sink._handlers;
+                        if (handlers == null)
+                        {
+                            sink._early.Add(args);
+                            return;
+                        }
+                    }
+                }
                 TokenClient sender;
                 sink._owner.TryGetTarget(out sender);
                 t_delivering = sink;
@@ -124,16 +192,7 @@ namespace Tokenward
                 {
                     foreach (Delegate handler in handlers.GetInvocationList())
                     {
-                        try
-                        {
-                            ((EventHandler<TokenwardEventArgs>)handler)(sender, args);
-                        }
-                        catch (Exception exception)
-                        {
-                            Trace.TraceError(
-                                "tokenward: an event handler threw while handling a {0} event; the exception was ignored: {1}",
-                                args.KindName, exception);
-                        }
+                        Invoke((EventHandler<TokenwardEventArgs>)handler, sender, args);
                     }
                 }
                 finally

@@ -3,8 +3,8 @@ using System;
 namespace Tokenward
 {
     /// <summary>
-    /// The native status codes (<c>tw_status</c>, docs/design.md "Errors"). Values are fixed
-    /// forever; new ones are appended.
+    /// The native status codes (<c>tw_status</c> of include/tokenward.h; docs/design.md
+    /// "Errors" says what each means). Values are fixed forever; new ones are appended.
     /// </summary>
     public enum TokenwardStatus
     {
@@ -40,6 +40,8 @@ namespace Tokenward
         Unauthorized = 30,
         /// <summary>The API answered 403 (<see cref="TokenClient.Send"/>). (<c>TW_ERR_FORBIDDEN</c>)</summary>
         Forbidden = 31,
+        /// <summary>The request URL's origin is not one of the configured <c>ApiBaseUrls</c>: nothing was sent and no header was handed out for it. (<c>TW_ERR_FOREIGN_ORIGIN</c>)</summary>
+        ForeignOrigin = 32,
         /// <summary>A Rust panic was caught at the native boundary (a tokenward bug; please report it). (<c>TW_ERR_PANIC</c>)</summary>
         Panic = 99
     }
@@ -87,6 +89,7 @@ namespace Tokenward
                 case TokenwardStatus.BadResponse: return new TokenwardBadResponseException(message);
                 case TokenwardStatus.Unauthorized: return new TokenwardUnauthorizedException(message);
                 case TokenwardStatus.Forbidden: return new TokenwardForbiddenException(message);
+                case TokenwardStatus.ForeignOrigin: return new TokenwardForeignOriginException(message);
                 case TokenwardStatus.Panic: return new TokenwardPanicException(message);
                 default: return new TokenwardException(status, message);
             }
@@ -112,6 +115,7 @@ namespace Tokenward
                 case TokenwardStatus.BadResponse: return "TW_ERR_BAD_RESPONSE";
                 case TokenwardStatus.Unauthorized: return "TW_ERR_UNAUTHORIZED";
                 case TokenwardStatus.Forbidden: return "TW_ERR_FORBIDDEN";
+                case TokenwardStatus.ForeignOrigin: return "TW_ERR_FOREIGN_ORIGIN";
                 case TokenwardStatus.Panic: return "TW_ERR_PANIC";
                 default: return "TW_ERR_UNKNOWN";
             }
@@ -124,6 +128,26 @@ namespace Tokenward
         /// <summary>Creates the exception with the native message.</summary>
         public TokenwardInvalidArgumentException(string message)
             : base(TokenwardStatus.InvalidArgument, message)
+        {
+        }
+
+        /// <summary>For the more specific kinds of invalid argument.</summary>
+        protected TokenwardInvalidArgumentException(TokenwardStatus status, string message)
+            : base(status, message)
+        {
+        }
+    }
+
+    /// <summary>
+    /// The request URL's origin is not one of the configured <c>ApiBaseUrls</c>: nothing was sent
+    /// and no header was handed out for it. Also a <see cref="TokenwardInvalidArgumentException"/>.
+    /// Status <c>TW_ERR_FOREIGN_ORIGIN</c>.
+    /// </summary>
+    public class TokenwardForeignOriginException : TokenwardInvalidArgumentException
+    {
+        /// <summary>Creates the exception with the native message.</summary>
+        public TokenwardForeignOriginException(string message)
+            : base(TokenwardStatus.ForeignOrigin, message)
         {
         }
     }
@@ -265,6 +289,36 @@ namespace Tokenward
         public TokenwardPanicException(string message)
             : base(TokenwardStatus.Panic, message)
         {
+        }
+    }
+
+    /// <summary>
+    /// The native library cannot be used: it was not found, or it was built for another C ABI
+    /// version than this Tokenward.dll (a mismatched pair of files). Thrown by the first use
+    /// of the library (creating a <see cref="TokenClient"/>, reading
+    /// <see cref="TokenClient.NativeVersion"/>), and by every use after that in the same
+    /// process. The message names both versions and the library's path.
+    /// </summary>
+    public sealed class TokenwardLibraryException : Exception
+    {
+        /// <summary>Creates the exception; <paramref name="inner"/> is the loader's own exception, if any.</summary>
+        public TokenwardLibraryException(string message, string libraryPath, int? actualAbiVersion, Exception inner)
+            : base(message, inner)
+        {
+            LibraryPath = libraryPath;
+            ActualAbiVersion = actualAbiVersion;
+        }
+
+        /// <summary>The path of the library that was loaded; null when none was, or where the path cannot be found out.</summary>
+        public string LibraryPath { get; }
+
+        /// <summary>The C ABI version the library reports; null when it could not be asked.</summary>
+        public int? ActualAbiVersion { get; }
+
+        /// <summary>The C ABI version this binding is written for.</summary>
+        public int ExpectedAbiVersion
+        {
+            get { return NativeMethods.AbiVersion; }
         }
     }
 }

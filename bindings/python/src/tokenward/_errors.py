@@ -11,6 +11,7 @@ __all__ = [
     "ConfigError",
     "Error",
     "ForbiddenError",
+    "ForeignOriginError",
     "InvalidArgumentError",
     "InvalidClientError",
     "InvalidScopeError",
@@ -160,6 +161,14 @@ class ForbiddenError(Error):
     status_name = "TW_ERR_FORBIDDEN"
 
 
+class ForeignOriginError(InvalidArgumentError):
+    """The request URL's origin is not one of the configured ``api_base_urls``: nothing was
+    sent and no header was handed out for it. An :class:`InvalidArgumentError` too."""
+
+    status = 32
+    status_name = "TW_ERR_FOREIGN_ORIGIN"
+
+
 class PanicError(Error):
     """A Rust panic was caught at the native boundary (a tokenward bug; please report it)."""
 
@@ -191,6 +200,7 @@ _BY_STATUS: Dict[int, Type[Error]] = {
         BadResponseError,
         UnauthorizedError,
         ForbiddenError,
+        ForeignOriginError,
         PanicError,
     )
     if cls.status is not None

@@ -1,8 +1,8 @@
 """The native library: located once at import, every function declared once.
 
 This is the only module that touches ctypes types. The rest of the package calls the
-helpers below (:func:`check`, :func:`read_string`) and the declared functions on
-:data:`lib`, passing plain ints (handles), bytes and ctypes callback objects.
+typed functions below, passing handles (:data:`ClientHandle`, :data:`ResponseHandle`:
+pointers to distinct opaque types), bytes and ctypes callback objects.
 
 ``ctypes.CDLL`` releases the GIL for the duration of every call, so a call that blocks on
 the network (a token fetch) never stalls other Python threads.
@@ -19,29 +19,50 @@ from ctypes import (
     Structure,
     byref,
     c_char_p,
+    c_int,
     c_int32,
     c_size_t,
+    c_uint8,
     c_uint16,
     c_uint64,
     c_void_p,
     create_string_buffer,
 )
-from typing import Callable, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ._errors import Error, error_class
 
 __all__ = [
     "ABI_VERSION",
+    "DECLARATIONS",
     "EVENT_FN",
-    "NO_EVENT_FN",
+    "ClientHandle",
+    "EventPointer",
+    "ResponseHandle",
     "check",
+    "client_from_env",
+    "client_headers",
+    "client_stats",
+    "event_fields",
+    "free_client",
+    "free_response",
+    "headers_for",
+    "invalidate",
     "lib",
     "library_path",
-    "read_string",
-    "read_token_cacheable",
+    "new_client",
+    "read_token_window",
+    "recover",
+    "response_header",
     "send",
+    "set_client_secret",
+    "set_event_callback",
+    "status_name",
+    "version",
 ]
 
+#: The C ABI version (``TW_ABI_VERSION`` of include/tokenward.h) these declarations are
+#: written for; the loaded library must report the same from ``tw_abi_version()``.
 ABI_VERSION = 1
 
 TW_OK = 0
@@ -92,11 +113,38 @@ def _load(path: str) -> ctypes.CDLL:
         ) from exc
 
 
+def _check_abi(library: ctypes.CDLL, path: str) -> None:
+    """Refuse a library of another C ABI version before any other symbol is looked up,
+    so a mismatch is reported as such rather than as a missing symbol or a crash."""
+    try:
+        abi_version = library.tw_abi_version
+    except AttributeError:
+        raise ImportError(
+            f"tokenward: the native library {path} does not export tw_abi_version, so it "
+            f"predates C ABI version checks; this package is written for C ABI version "
+            f"{ABI_VERSION}. Rebuild the library from the same tokenward release as this "
+            f"package (cargo build --release --lib), or point {_ENV_VAR} at one that matches."
+        ) from None
+    abi_version.restype = c_int32
+    abi_version.argtypes = []
+    found = abi_version()
+    if found != ABI_VERSION:
+        raise ImportError(
+            f"tokenward: the native library {path} has C ABI version {found}, but this "
+            f"package is written for C ABI version {ABI_VERSION}. Rebuild the library from "
+            f"the same tokenward release as this package (cargo build --release --lib), or "
+            f"point {_ENV_VAR} at one that matches."
+        )
+
+
 library_path: str = _locate()
 lib: ctypes.CDLL = _load(library_path)
+_check_abi(lib, library_path)
 
 
-class _Event(Structure):
+class tw_event(Structure):  # noqa: N801
+    """``struct tw_event``, as a callback receives it (pointers valid only during it)."""
+
     _fields_ = [
         ("kind", c_int32),
         ("kind_name", c_char_p),
@@ -104,17 +152,100 @@ class _Event(Structure):
     ]
 
 
+class tw_client(Structure):  # noqa: N801 - the C name, shown in ctypes' type errors
+    """The opaque ``struct tw_client``: never built in Python, only pointed to."""
+
+
+class tw_response(Structure):  # noqa: N801
+    """The opaque ``struct tw_response``: never built in Python, only pointed to."""
+
+
+class tw_diagnosis(Structure):  # noqa: N801
+    """The opaque ``struct tw_diagnosis``: never built in Python, only pointed to."""
+
+
+# Each handle is a pointer to its own opaque type, so ctypes itself refuses a response
+# (or an int, or a c_void_p) where a client belongs, instead of the core reading one
+# object as another.
+if TYPE_CHECKING:
+    from _ctypes import CFuncPtr
+
+    ClientHandle = ctypes._Pointer[tw_client]
+    ResponseHandle = ctypes._Pointer[tw_response]
+    DiagnosisHandle = ctypes._Pointer[tw_diagnosis]
+    EventPointer = ctypes._Pointer[tw_event]
+else:
+    ClientHandle = POINTER(tw_client)
+    ResponseHandle = POINTER(tw_response)
+    DiagnosisHandle = POINTER(tw_diagnosis)
+    EventPointer = POINTER(tw_event)
+
 #: ``void (*tw_event_fn)(void *user_data, const tw_event *event)``.
-EVENT_FN = CFUNCTYPE(None, c_void_p, POINTER(_Event))
+EVENT_FN = CFUNCTYPE(None, c_void_p, EventPointer)
 #: The NULL callback, which unregisters (ctypes does not accept None for a CFUNCTYPE argument).
 NO_EVENT_FN = EVENT_FN()
 
-_client_p = c_void_p
-_response_p = c_void_p
 _size_p = POINTER(c_size_t)
+_u64_p = POINTER(c_uint64)
+_strings = POINTER(c_char_p)
+
+#: Every native function this package calls: name -> (restype, argtypes). Declared on
+#: :data:`lib` at import; the header drift test compares this table with the C header.
+DECLARATIONS: Dict[str, Tuple[Any, List[Any]]] = {
+    "tw_version": (c_char_p, []),
+    "tw_abi_version": (c_int32, []),
+    "tw_status_name": (c_char_p, [c_int32]),
+    "tw_last_error": (c_char_p, []),
+    "tw_client_new": (c_int32, [c_char_p, POINTER(ClientHandle)]),
+    "tw_client_from_env": (c_int32, [c_char_p, POINTER(ClientHandle)]),
+    "tw_client_free": (None, [ClientHandle]),
+    "tw_client_token_window": (
+        c_int32,
+        [ClientHandle, c_char_p, c_size_t, _size_p, _u64_p, _u64_p],
+    ),
+    "tw_client_headers": (c_int32, [ClientHandle, c_char_p, c_size_t, _size_p]),
+    "tw_client_headers_for": (
+        c_int32,
+        [ClientHandle, c_char_p, c_char_p, c_char_p, c_size_t, _size_p],
+    ),
+    # `body` is `const uint8_t *`; c_char_p passes a bytes object's buffer as is (embedded
+    # NULs included: the length travels separately).
+    "tw_client_recover": (
+        c_int32,
+        [ClientHandle, c_char_p, c_uint16, c_char_p, c_size_t, POINTER(c_int)],
+    ),
+    "tw_client_invalidate": (c_int32, [ClientHandle, c_char_p]),
+    "tw_client_set_client_secret": (c_int32, [ClientHandle, c_char_p]),
+    "tw_client_stats": (c_int32, [ClientHandle, c_char_p, c_size_t, _size_p]),
+    "tw_client_set_event_callback": (c_int32, [ClientHandle, EVENT_FN, c_void_p]),
+    # Header names and values travel as two arrays of C strings, one pair per index, so
+    # no header text is built (or split) on the way. `body` as for tw_client_recover.
+    "tw_client_send_pairs": (
+        c_int32,
+        [
+            ClientHandle,
+            c_char_p,
+            c_char_p,
+            _strings,
+            _strings,
+            c_size_t,
+            c_char_p,
+            c_size_t,
+            POINTER(ResponseHandle),
+        ],
+    ),
+    "tw_response_status": (c_uint16, [ResponseHandle]),
+    "tw_response_body": (POINTER(c_uint8), [ResponseHandle, _size_p]),
+    "tw_response_header": (c_int32, [ResponseHandle, c_char_p, c_char_p, c_size_t, _size_p]),
+    "tw_response_free": (None, [ResponseHandle]),
+    "tw_client_health": (c_int32, [ClientHandle, c_char_p, c_size_t, _size_p]),
+    "tw_client_diagnose": (c_int32, [ClientHandle, c_char_p, POINTER(DiagnosisHandle)]),
+    "tw_diagnosis_json": (c_int32, [DiagnosisHandle, c_char_p, c_size_t, _size_p]),
+    "tw_diagnosis_free": (None, [DiagnosisHandle]),
+}
 
 
-def _declare(name: str, restype: object, argtypes: list) -> None:
+def _declare(name: str, restype: Any, argtypes: List[Any]) -> None:
     try:
         fn = getattr(lib, name)
     except AttributeError as exc:
@@ -127,45 +258,23 @@ def _declare(name: str, restype: object, argtypes: list) -> None:
     fn.argtypes = argtypes
 
 
-_declare("tw_version", c_char_p, [])
-_declare("tw_status_name", c_char_p, [c_int32])
-_declare("tw_last_error", c_char_p, [])
-_declare("tw_client_new", c_int32, [c_char_p, POINTER(_client_p)])
-_declare("tw_client_from_env", c_int32, [c_char_p, POINTER(_client_p)])
-_declare("tw_client_free", None, [_client_p])
-_declare("tw_client_token", c_int32, [_client_p, c_char_p, c_size_t, _size_p])
-_declare(
-    "tw_client_token_cacheable",
-    c_int32,
-    [_client_p, c_char_p, c_size_t, _size_p, POINTER(c_uint64)],
-)
-_declare("tw_client_authorization", c_int32, [_client_p, c_char_p, c_size_t, _size_p])
-_declare("tw_client_headers", c_int32, [_client_p, c_char_p, c_size_t, _size_p])
-_declare("tw_client_invalidate", c_int32, [_client_p, c_char_p])
-_declare("tw_client_set_client_secret", c_int32, [_client_p, c_char_p])
-_declare("tw_client_stats", c_int32, [_client_p, c_char_p, c_size_t, _size_p])
-_declare("tw_client_set_event_callback", c_int32, [_client_p, EVENT_FN, c_void_p])
-# `body` is `const uint8_t *`; c_char_p passes a bytes object's buffer as is (embedded NULs
-# included: the length travels separately).
-_declare(
-    "tw_client_send",
-    c_int32,
-    [_client_p, c_char_p, c_char_p, c_char_p, c_char_p, c_size_t, POINTER(_response_p)],
-)
-_declare("tw_response_status", c_uint16, [_response_p])
-_declare("tw_response_body", c_void_p, [_response_p, _size_p])
-_declare("tw_response_header", c_int32, [_response_p, c_char_p, c_char_p, c_size_t, _size_p])
-_declare("tw_response_free", None, [_response_p])
+for _name, (_restype, _argtypes) in DECLARATIONS.items():
+    _declare(_name, _restype, _argtypes)
+del _name, _restype, _argtypes
 
 
 def version() -> str:
     """The native library's version, e.g. ``"0.1.0"``."""
-    return lib.tw_version().decode("ascii", "replace")
+    return _text(lib.tw_version(), "ascii")
 
 
 def status_name(status: int) -> str:
     """The native name of a status, e.g. ``"TW_ERR_TIMEOUT"``."""
-    return lib.tw_status_name(status).decode("ascii", "replace")
+    return _text(lib.tw_status_name(status), "ascii")
+
+
+def _text(value: Optional[bytes], encoding: str = "utf-8") -> str:
+    return "" if value is None else value.decode(encoding, "replace")
 
 
 def check(status: int) -> None:
@@ -176,7 +285,7 @@ def check(status: int) -> None:
     """
     if status == TW_OK:
         return
-    message = lib.tw_last_error().decode("utf-8", "replace")
+    message = _text(lib.tw_last_error())
     name = status_name(status)
     if not message:
         message = f"tokenward call failed with {name}."
@@ -186,22 +295,15 @@ def check(status: int) -> None:
 # Fits a typical JWT, and the header block around it, in one call.
 _INITIAL_CAPACITY = 2048
 
-_Reader = Callable[..., int]
 
-
-def read_string(fn: _Reader, *args: object) -> str:
-    """Call ``fn(*args, buf, cap, &len)`` under the buffer protocol and return the text.
+def _read(fn: Callable[..., int], *args: object) -> Optional[str]:
+    """Call ``fn(*args, buf, cap, &len)`` under the buffer protocol and return the text;
+    ``None`` when the call reports ``*len == 0`` (no value at all, as opposed to an empty
+    one, whose length is 1 for the NUL).
 
     A too-small buffer is grown to the reported size and the call retried; the value may
     change in between (a refresh), so this loops until it fits.
     """
-    text = _read(fn, *args)
-    return "" if text is None else text
-
-
-def _read(fn: _Reader, *args: object) -> Optional[str]:
-    """:func:`read_string`, but ``None`` when the call reports ``*len == 0`` (no value at
-    all, as opposed to an empty one, whose length is 1 for the NUL)."""
     capacity = _INITIAL_CAPACITY
     needed = c_size_t(0)
     while True:
@@ -217,38 +319,86 @@ def _read(fn: _Reader, *args: object) -> Optional[str]:
         return buf.raw[: needed.value - 1].decode("utf-8", "replace")
 
 
-def read_token_cacheable(handle: int) -> Tuple[str, int]:
-    """``tw_client_token_cacheable``: the token and for how many ns it may be reused."""
+def read_token_window(handle: ClientHandle) -> Tuple[str, int, int]:
+    """``tw_client_token_window``: the token, and for how many ns it stays fresh and usable."""
     capacity = _INITIAL_CAPACITY
     needed = c_size_t(0)
-    reusable = c_uint64(0)
-    fn = lib.tw_client_token_cacheable
+    fresh = c_uint64(0)
+    usable = c_uint64(0)
+    fn = lib.tw_client_token_window
     while True:
         buf = create_string_buffer(capacity)
-        status = fn(handle, buf, capacity, byref(needed), byref(reusable))
+        status = fn(handle, buf, capacity, byref(needed), byref(fresh), byref(usable))
         if status == TW_ERR_BUFFER_TOO_SMALL and needed.value > capacity:
             capacity = needed.value
             continue
         check(status)
-        return buf.raw[: max(needed.value - 1, 0)].decode("utf-8"), reusable.value
+        return buf.raw[: max(needed.value - 1, 0)].decode("utf-8"), fresh.value, usable.value
+
+
+def client_headers(handle: ClientHandle) -> str:
+    """``tw_client_headers``: ``"Name: value\r\n"`` lines, Authorization first."""
+    return _read(lib.tw_client_headers, handle) or ""
+
+
+def headers_for(handle: ClientHandle, method: bytes, url: bytes) -> str:
+    """``tw_client_headers_for``: the ``"Name: value\r\n"`` lines for one request to
+    ``url``, Authorization first; raises :class:`ForeignOriginError` for a URL the client
+    may not send them to."""
+    return _read(lib.tw_client_headers_for, handle, method, url) or ""
+
+
+def client_stats(handle: ClientHandle) -> str:
+    """``tw_client_stats``: the counters as JSON text."""
+    return _read(lib.tw_client_stats, handle) or ""
+
+
+def invalidate(handle: ClientHandle, token: Optional[bytes]) -> None:
+    """``tw_client_invalidate`` (``None``: whatever token is cached)."""
+    check(lib.tw_client_invalidate(handle, token))
+
+
+def set_client_secret(handle: ClientHandle, secret: bytes) -> None:
+    """``tw_client_set_client_secret``."""
+    check(lib.tw_client_set_client_secret(handle, secret))
+
+
+def set_event_callback(handle: ClientHandle, function: Optional[CFuncPtr]) -> int:
+    """``tw_client_set_event_callback``, returning its status (for :func:`check`; the
+    free and fork paths, which must not raise, ignore it). ``None`` unregisters; when that
+    returns, no callback is running or will run."""
+    status: int = lib.tw_client_set_event_callback(handle, NO_EVENT_FN if function is None else function, None)
+    return status
+
+
+def free_client(handle: ClientHandle) -> None:
+    """``tw_client_free``; the handle must not be used afterwards."""
+    lib.tw_client_free(handle)
 
 
 def send(
-    handle: int, method: bytes, url: bytes, headers: Optional[bytes], body: Optional[bytes]
-) -> Tuple[int, int, bytes]:
-    """``tw_client_send``: (response handle, HTTP status, body copy).
+    handle: ClientHandle,
+    method: bytes,
+    url: bytes,
+    headers: Sequence[Tuple[bytes, bytes]],
+    body: Optional[bytes],
+) -> Tuple[ResponseHandle, int, bytes]:
+    """``tw_client_send_pairs``: (response handle, HTTP status, body copy). The core checks
+    every header pair; no header text is built here.
 
     The caller owns the returned response handle and must pass it to
     :func:`free_response`; if copying out the status or body fails, it is freed here.
     """
-    out = _response_p()
+    response = ResponseHandle()
     length = 0 if body is None else len(body)
-    check(lib.tw_client_send(handle, method, url, headers, body, length, byref(out)))
-    response = out.value
+    count = len(headers)
+    names = (c_char_p * count)(*(name for name, _ in headers))
+    values = (c_char_p * count)(*(value for _, value in headers))
+    check(lib.tw_client_send_pairs(handle, method, url, names, values, count, body, length, byref(response)))
     if not response:
         raise Error("tokenward: the native library returned TW_OK without a response.")
     try:
-        status = lib.tw_response_status(response)
+        status = int(lib.tw_response_status(response))
         size = c_size_t(0)
         pointer = lib.tw_response_body(response, byref(size))
         data = ctypes.string_at(pointer, size.value) if pointer and size.value else b""
@@ -258,43 +408,70 @@ def send(
     return response, status, data
 
 
-def response_header(response: int, name: bytes) -> Optional[str]:
+def recover(handle: ClientHandle, authorization: bytes, status: int, body: Optional[bytes]) -> bool:
+    """``tw_client_recover``: whether to re-send after this answer (the token it carried was
+    rejected and invalidated). Raises :class:`UnauthorizedError` when the core refuses a
+    re-send (the API rejects freshly issued tokens)."""
+    resend = c_int(0)
+    length = 0 if body is None else len(body)
+    check(lib.tw_client_recover(handle, authorization, status, body, length, byref(resend)))
+    return bool(resend.value)
+
+
+def response_header(response: ResponseHandle, name: bytes) -> Optional[str]:
     """``tw_response_header``: the value, or ``None`` when the response lacks the header."""
     return _read(lib.tw_response_header, response, name)
 
 
-def free_response(response: int) -> None:
+def free_response(response: ResponseHandle) -> None:
     """``tw_response_free``."""
     lib.tw_response_free(response)
 
 
-def new_client(config_json: bytes) -> int:
-    """``tw_client_new``; returns the handle as an int."""
-    out = _client_p()
-    check(lib.tw_client_new(config_json, byref(out)))
-    return _handle_value(out)
+def new_client(config_json: bytes) -> ClientHandle:
+    """``tw_client_new``: a new handle, owned by the caller (see :func:`free_client`)."""
+    handle = ClientHandle()
+    check(lib.tw_client_new(config_json, byref(handle)))
+    return _non_null(handle)
 
 
-def client_from_env(prefix: Optional[bytes]) -> int:
-    """``tw_client_from_env``; returns the handle as an int."""
-    out = _client_p()
-    check(lib.tw_client_from_env(prefix, byref(out)))
-    return _handle_value(out)
+def client_health(handle: ClientHandle) -> str:
+    """``tw_client_health``: the client's state as JSON text (from memory, no network)."""
+    return _read(lib.tw_client_health, handle) or ""
 
 
-def _handle_value(out: c_void_p) -> int:
-    if not out.value:
+def diagnose(handle: ClientHandle, options_json: Optional[bytes]) -> str:
+    """``tw_client_diagnose``: the diagnosis as JSON text (the native result is freed here)."""
+    diagnosis = DiagnosisHandle()
+    check(lib.tw_client_diagnose(handle, options_json, byref(diagnosis)))
+    if not diagnosis:
+        raise Error("tokenward: the native library returned TW_OK without a diagnosis.")
+    try:
+        return _read(lib.tw_diagnosis_json, diagnosis) or ""
+    finally:
+        lib.tw_diagnosis_free(diagnosis)
+
+
+def client_from_env(prefix: Optional[bytes]) -> ClientHandle:
+    """``tw_client_from_env``: a new handle, owned by the caller (see :func:`free_client`)."""
+    handle = ClientHandle()
+    check(lib.tw_client_from_env(prefix, byref(handle)))
+    return _non_null(handle)
+
+
+def _non_null(handle: ClientHandle) -> ClientHandle:
+    if not handle:
         raise Error("tokenward: the native library returned TW_OK without a client handle.")
-    return out.value
+    return handle
 
 
-def event_fields(event: object) -> Tuple[int, str, str]:
+def event_fields(event: EventPointer) -> Tuple[int, str, str]:
     """(kind, kind name, message) out of the ``const tw_event *`` a callback received."""
-    contents = event.contents  # type: ignore[attr-defined]
-    name = contents.kind_name
-    message = contents.message
+    contents = event.contents
+    name: Optional[bytes] = contents.kind_name
+    message: Optional[bytes] = contents.message
     return (
-        contents.kind,
-        name.decode("ascii", "replace") if name else "unknown",
-        message.decode("utf-8", "replace") if message else "",
+        int(contents.kind),
+        _text(name, "ascii") if name else "unknown",
+        _text(message),
     )

@@ -9,15 +9,26 @@ from typing import Any, Optional
 
 from . import _native
 from ._errors import ClosedError
+from ._native import ResponseHandle
 
 __all__ = ["Response"]
 
 
-def _free(state: list) -> None:
-    # `state` is [handle or None, lock]; shared with the finalizer, so the handle is freed
-    # exactly once whether close(), the context manager or garbage collection comes first.
-    with state[1]:
-        handle, state[0] = state[0], None
+class _State:
+    """The native response and the lock guarding it; shared with the finalizer, so the
+    handle is freed exactly once whether close(), the context manager or garbage
+    collection comes first."""
+
+    __slots__ = ("handle", "lock")
+
+    def __init__(self, handle: ResponseHandle) -> None:
+        self.handle: Optional[ResponseHandle] = handle
+        self.lock = threading.Lock()
+
+
+def _free(state: _State) -> None:
+    with state.lock:
+        handle, state.handle = state.handle, None
     if handle is not None:
         _native.free_response(handle)
 
@@ -41,17 +52,17 @@ class Response:
     status: int
     body: bytes
 
-    def __init__(self, handle: int, status: int, body: bytes) -> None:
+    def __init__(self, handle: ResponseHandle, status: int, body: bytes) -> None:
         self.status = status
         self.body = body
-        self._state: list = [handle, threading.Lock()]
+        self._state = _State(handle)
         self._finalizer = weakref.finalize(self, _free, self._state)
 
     def header(self, name: str) -> Optional[str]:
         """The value of header ``name`` (case-insensitive; repeated headers joined by
         ``", "``), or ``None`` if the response has no such header."""
-        with self._state[1]:
-            handle = self._state[0]
+        with self._state.lock:
+            handle = self._state.handle
             if handle is None:
                 raise ClosedError("tokenward: this Response is closed; read its headers before closing it.")
             return _native.response_header(handle, name.encode("utf-8", "surrogatepass"))
