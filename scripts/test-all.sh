@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of tokenward on this machine: Rust (format, lints, unit and integration
-# tests against the mock IdP), the generated C header's freshness, the `tokenward` command
-# line from a shell script, then the C, Python and C# bindings against the same mock, then
-# every installed form (scripts/test-packaging.sh). Installs what the binding tests need
-# when missing. Exits non-zero on the first failing suite.
+# tests against the mock IdP, the loom model of the cache), the generated C header's
+# freshness, the `tokenward` command line from a shell script, then the C, Python and C#
+# bindings against the same mock, then every installed form (scripts/test-packaging.sh).
+# Installs what the binding tests need when missing. Exits non-zero on the first failing
+# suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -37,6 +38,11 @@ fi
 
 step "Rust tests"
 cargo test --workspace
+
+# The cache's concurrency core under the loom model checker (src/cache/loom_model.rs). Its
+# own target directory: `--cfg loom` would otherwise invalidate the normal build.
+step "loom model of the cache (RUSTFLAGS=--cfg loom)"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$root/target/loom" cargo test --release --lib loom
 
 export TOKENWARD_LIBRARY="$root/target/release/libtokenward.so"
 export TOKENWARD_STATIC_LIBRARY="$root/target/release/libtokenward.a"
