@@ -63,6 +63,7 @@ fn cache() -> Arc<TokenCache> {
 fn issued(value: &str, issued: Instant) -> Result<Fetched> {
     Ok(Fetched {
         value: crate::secret::Secret::new(value),
+        token_type: crate::oauth::token::TokenType::Bearer,
         lifetime: Duration::from_secs(3600),
         issued,
         granted_scope: None,
