@@ -61,9 +61,10 @@ pub(crate) fn epoch() -> u64 {
     EPOCH.load(Ordering::Relaxed)
 }
 
-/// Under the model checker nothing forks, and the locks exist only inside one model
-/// execution (a process-wide registry of them cannot): there is nothing to register.
-#[cfg(all(loom, test))]
+/// Where nothing forks there is nothing to register: outside Unix (Windows), and under the
+/// model checker, whose locks exist only inside one model execution (a process-wide registry
+/// of them cannot).
+#[cfg(any(all(loom, test), not(unix)))]
 mod hooks {
     use super::ForkAware;
 
@@ -72,7 +73,7 @@ mod hooks {
     pub(super) fn unregister(_: &(dyn ForkAware + 'static)) {}
 }
 
-#[cfg(not(all(loom, test)))]
+#[cfg(all(unix, not(all(loom, test))))]
 mod hooks {
     use std::sync::atomic::Ordering;
 
@@ -98,7 +99,6 @@ mod hooks {
 
     static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 
-    #[cfg(unix)]
     fn install_handlers() {
         use std::sync::Once;
         extern "C" {
@@ -116,9 +116,6 @@ mod hooks {
             }
         });
     }
-
-    #[cfg(not(unix))]
-    fn install_handlers() {}
 
     extern "C" fn prepare() {
         // SAFETY: the registry lock is held from here until `parent` or `child` releases it,
