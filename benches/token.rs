@@ -1,5 +1,5 @@
-//! Cache-hit latency (1 thread and 2 threads contending) and cold-fetch cost against the
-//! mock IdP over loopback. Run: `cargo bench --bench token`.
+//! Cache-hit latency (1 thread, 2 threads contending, 1 thread over 8 clients) and
+//! cold-fetch cost against the mock IdP over loopback. Run: `cargo bench --bench token`.
 
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -52,6 +52,26 @@ fn cache_hit(c: &mut Criterion) {
     group.finish();
 }
 
+/// One thread using eight clients in turn: it keeps token copies for four, and serves the
+/// others through their cache lock (no copy, no allocation). One iteration is 8 calls.
+fn cache_hit_many_clients(c: &mut Criterion) {
+    let mock = MockServer::start();
+    let clients: Vec<Client> = (0..8).map(|_| client(&mock)).collect();
+    for client in &clients {
+        client.token().unwrap();
+    }
+    let mut group = c.benchmark_group("token");
+    group.throughput(Throughput::Elements(clients.len() as u64));
+    group.bench_function("hit_8_clients", |b| {
+        b.iter(|| {
+            for client in &clients {
+                std::hint::black_box(client.token().unwrap());
+            }
+        })
+    });
+    group.finish();
+}
+
 fn cold_fetch(c: &mut Criterion) {
     let mock = MockServer::start();
     let mut group = c.benchmark_group("cold");
@@ -64,5 +84,5 @@ fn cold_fetch(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, cache_hit, cold_fetch);
+criterion_group!(benches, cache_hit, cache_hit_many_clients, cold_fetch);
 criterion_main!(benches);

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test of tokenward on this machine: Rust (format, lints, unit and integration
-# tests against the mock IdP), the generated C header's freshness, the `tokenward` command
-# line from a shell script, then the C, Python and C# bindings against the same mock, then
-# every installed form (scripts/test-packaging.sh). Installs what the binding tests need
-# when missing (redis-server from Debian for the shared cache tests, which get a private
-# instance on a free loopback port, without persistence, as TOKENWARD_TEST_REDIS; it is
-# stopped on exit). Exits non-zero on the first failing suite.
+# tests against the mock IdP, the loom model of the cache), the generated C header's
+# freshness, the `tokenward` command line from a shell script, then the C, Python and C#
+# bindings against the same mock, then every installed form (scripts/test-packaging.sh).
+# Installs what the binding tests need when missing (redis-server from Debian for the
+# shared cache tests, which get a private instance on a free loopback port, without
+# persistence, as TOKENWARD_TEST_REDIS; it is stopped on exit). Exits non-zero on the first
+# failing suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -63,6 +64,11 @@ echo "TOKENWARD_TEST_REDIS=$TOKENWARD_TEST_REDIS"
 
 step "Rust tests (with the redis feature)"
 cargo test --workspace --features redis
+
+# The cache's concurrency core under the loom model checker (src/cache/loom_model.rs). Its
+# own target directory: `--cfg loom` would otherwise invalidate the normal build.
+step "loom model of the cache (RUSTFLAGS=--cfg loom)"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$root/target/loom" cargo test --release --lib loom
 
 export TOKENWARD_LIBRARY="$root/target/release/libtokenward.so"
 export TOKENWARD_STATIC_LIBRARY="$root/target/release/libtokenward.a"

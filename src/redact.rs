@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::fmt;
 
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
@@ -71,7 +72,21 @@ impl fmt::Debug for Quoted {
 /// that exchange's answer puts into a message. The values are held in zeroizing buffers.
 #[derive(Default)]
 pub(crate) struct Redactor {
+    /// Scrubbed as they are (in every spelling [`units`] reads).
     needles: Vec<Zeroizing<Vec<u8>>>,
+    /// Values whose base64 forms are scrubbed too. Encoding them is most of what making a
+    /// redactor costs, and an exchange that succeeds quotes nothing: they are encoded by
+    /// the first scan, into `derived`.
+    pending: Vec<Pending>,
+    derived: OnceCell<Vec<Zeroizing<Vec<u8>>>>,
+}
+
+/// A value whose scrubbed forms are made when a text is first scanned.
+enum Pending {
+    /// Its base64 forms.
+    Base64(Zeroizing<Vec<u8>>),
+    /// `Basic` credentials as sent: the base64 forms of what they decode to.
+    Basic(Zeroizing<Vec<u8>>),
 }
 
 impl Redactor {
@@ -89,7 +104,7 @@ impl Redactor {
         pair.extend_from_slice(client_id.as_bytes());
         pair.push(b':');
         pair.extend_from_slice(secret.as_bytes());
-        self.add_base64(&pair);
+        self.defer(Pending::Base64(pair));
         if let Some(value) = basic {
             // `Basic <base64>`; only the credentials part is secret.
             let sent = value
@@ -98,9 +113,7 @@ impl Redactor {
                 .map_or("", |(_, credentials)| credentials.trim())
                 .trim_end_matches('=');
             self.add(sent.as_bytes());
-            if let Ok(decoded) = STANDARD_NO_PAD.decode(sent).map(Zeroizing::new) {
-                self.add_base64(&decoded);
-            }
+            self.defer(Pending::Basic(Zeroizing::new(sent.as_bytes().to_vec())));
         }
     }
 
@@ -157,24 +170,38 @@ impl Redactor {
         }
     }
 
-    /// `value` in base64, both alphabets; without padding, which also matches the padded
-    /// forms (the unpadded text is their prefix).
+    /// `value` in base64 too, once a text is scanned.
     fn add_base64(&mut self, value: &[u8]) {
-        if value.is_empty() {
-            return;
-        }
-        let mut encoded = Zeroizing::new(String::new());
-        STANDARD_NO_PAD.encode_string(value, &mut encoded);
-        self.add(encoded.as_bytes());
-        encoded.clear();
-        URL_SAFE_NO_PAD.encode_string(value, &mut encoded);
-        self.add(encoded.as_bytes());
+        self.defer(Pending::Base64(Zeroizing::new(value.to_vec())));
+    }
+
+    fn defer(&mut self, pending: Pending) {
+        self.pending.push(pending);
+        // Made before this value was known: the next scan makes them again.
+        self.derived = OnceCell::new();
     }
 
     fn add(&mut self, needle: &[u8]) {
-        if !needle.is_empty() && !self.needles.iter().any(|n| n.as_slice() == needle) {
-            self.needles.push(Zeroizing::new(needle.to_vec()));
-        }
+        push_needle(&mut self.needles, needle);
+    }
+
+    /// The needles made from `pending`, made on the first call.
+    fn derived(&self) -> &[Zeroizing<Vec<u8>>] {
+        self.derived.get_or_init(|| {
+            let mut derived = Vec::new();
+            for pending in &self.pending {
+                match pending {
+                    Pending::Base64(value) => push_base64(&mut derived, value),
+                    Pending::Basic(sent) => {
+                        if let Ok(decoded) = STANDARD_NO_PAD.decode(sent).map(Zeroizing::new) {
+                            push_base64(&mut derived, &decoded);
+                        }
+                    }
+                }
+            }
+            derived.retain(|made| !self.needles.contains(made));
+            derived
+        })
     }
 
     /// `text` scrubbed, on one line, clipped to [`QUOTE_LIMIT`] characters (the last one
@@ -206,9 +233,10 @@ impl Redactor {
     /// is full.
     fn scan(&self, text: &str, out: &mut dyn Sink) {
         let bytes = text.as_bytes();
+        let derived = self.derived();
         let mut i = 0;
         while i < bytes.len() {
-            if let Some(end) = self.needle_at(bytes, i) {
+            if let Some(end) = needle_at(&self.needles, derived, bytes, i) {
                 if !out.push_str(REDACTED) {
                     return out.cut();
                 }
@@ -237,14 +265,40 @@ impl Redactor {
             i += ch.len_utf8();
         }
     }
+}
 
-    /// Where the longest needle that matches at `start` ends, if one does.
-    fn needle_at(&self, text: &[u8], start: usize) -> Option<usize> {
-        self.needles
-            .iter()
-            .filter_map(|needle| match_at(text, start, needle))
-            .max()
+/// Where the longest of `needles` and `derived` that matches at `start` ends, if one does.
+fn needle_at(
+    needles: &[Zeroizing<Vec<u8>>],
+    derived: &[Zeroizing<Vec<u8>>],
+    text: &[u8],
+    start: usize,
+) -> Option<usize> {
+    needles
+        .iter()
+        .chain(derived)
+        .filter_map(|needle| match_at(text, start, needle))
+        .max()
+}
+
+fn push_needle(needles: &mut Vec<Zeroizing<Vec<u8>>>, needle: &[u8]) {
+    if !needle.is_empty() && !needles.iter().any(|n| n.as_slice() == needle) {
+        needles.push(Zeroizing::new(needle.to_vec()));
     }
+}
+
+/// `value` in base64, both alphabets; without padding, which also matches the padded
+/// forms (the unpadded text is their prefix).
+fn push_base64(needles: &mut Vec<Zeroizing<Vec<u8>>>, value: &[u8]) {
+    if value.is_empty() {
+        return;
+    }
+    let mut encoded = Zeroizing::new(String::new());
+    STANDARD_NO_PAD.encode_string(value, &mut encoded);
+    push_needle(needles, encoded.as_bytes());
+    encoded.clear();
+    URL_SAFE_NO_PAD.encode_string(value, &mut encoded);
+    push_needle(needles, encoded.as_bytes());
 }
 
 /// The first char boundary at or after `i`.
@@ -570,6 +624,15 @@ mod tests {
             assert_eq!(rest, "client sent <> which is wrong", "{what}: {quoted}");
             assert!(!r.scrub(&echo).contains(&echo), "{what}");
         }
+    }
+
+    #[test]
+    fn a_secret_learnt_after_a_quotation_is_scrubbed_in_every_encoding() {
+        let mut r = Redactor::new();
+        assert_eq!(r.quote("nothing known yet").as_str(), "nothing known yet");
+        r.secret("demo-client", SECRET, None);
+        let echo = URL_SAFE_NO_PAD.encode(format!("demo-client:{SECRET}"));
+        assert_eq!(r.quote(&format!("<{echo}>")).as_str(), "<[redacted]>");
     }
 
     #[test]

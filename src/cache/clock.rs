@@ -8,7 +8,8 @@
 //! (measured here: up to 7 ms with a reported resolution of 4 ms), so deadlines are pulled
 //! earlier by `max(4 resolution steps, 20 ms)`. The fast check can then only say "not
 //! fresh" early (and the precise path decides), not "fresh" late. Tokens are refreshed
-//! seconds to minutes before expiry, so the 20 ms cost nothing.
+//! seconds to minutes before expiry, so the 20 ms cost nothing. Other platforms read
+//! `Instant` instead (see `portable`), with the same pull.
 
 // Reading `CLOCK_MONOTONIC_COARSE` is a libc call.
 #![allow(unsafe_code)]
@@ -58,22 +59,38 @@ mod sys {
     }
 }
 
-#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
-mod sys {
+/// Elsewhere (macOS, Windows, 32-bit Linux): `Instant` readings on the same scale. They are
+/// precise, so never late, and the same 20 ms pull keeps the hit path's guarantee; a hit then
+/// pays one `Instant::now()`. Compiled into the Linux tests too, which check it.
+#[cfg(any(test, not(all(target_os = "linux", target_pointer_width = "64"))))]
+mod portable {
+    use std::sync::OnceLock;
+    use std::time::Instant;
+
+    /// Nanoseconds since the first reading in this process.
+    fn since_start() -> u64 {
+        static START: OnceLock<Instant> = OnceLock::new();
+        let start = *START.get_or_init(Instant::now);
+        start.elapsed().as_nanos().min(u64::MAX as u128) as u64
+    }
+
     pub(super) fn precise() -> Option<u64> {
-        None
+        Some(since_start())
     }
 
     pub(super) fn coarse() -> u64 {
-        0
+        since_start()
     }
 
     pub(super) fn coarse_resolution() -> Option<u64> {
-        None
+        Some(1)
     }
 }
 
-/// The coarse clock now (0 where unsupported, which makes every fast check fail).
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+use portable as sys;
+
+/// The coarse clock now.
 #[inline]
 pub(crate) fn coarse_now() -> Nanos {
     sys::coarse()
@@ -83,7 +100,17 @@ pub(crate) fn coarse_now() -> Nanos {
 /// `max(4 resolution steps, 20 ms)` (see the module docs); 0 (never fresh) where the coarse
 /// clock is unavailable or the deadline has passed.
 pub(crate) fn coarse_deadline(deadline: Instant) -> Nanos {
-    let (Some(now_ns), Some(step)) = (sys::precise(), sys::coarse_resolution()) else {
+    deadline_on(deadline, sys::precise, sys::coarse_resolution)
+}
+
+/// [`coarse_deadline`] for a clock given by its precise reading and its coarse resolution.
+fn deadline_on(
+    deadline: Instant,
+    precise: fn() -> Option<u64>,
+    resolution: fn() -> Option<u64>,
+) -> Nanos {
+    // `precise` is read before `Instant::now()`, so the converted deadline can only be early.
+    let (Some(now_ns), Some(step)) = (precise(), resolution()) else {
         return 0;
     };
     let now = Instant::now();
@@ -99,24 +126,44 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    #[test]
-    fn coarse_deadlines_are_never_late() {
+    /// The guarantee the hit path relies on, for a clock given by its three readings.
+    fn check_never_late(
+        now: fn() -> u64,
+        precise: fn() -> Option<u64>,
+        resolution: fn() -> Option<u64>,
+    ) {
         let deadline = Instant::now() + Duration::from_millis(60);
-        let coarse = coarse_deadline(deadline);
-        if coarse == 0 {
-            return; // no coarse clock on this platform: the fast path is off
-        }
-        assert!(coarse_now() < coarse, "60 ms ahead is fresh now");
+        let coarse = deadline_on(deadline, precise, resolution);
+        assert_ne!(coarse, 0, "60 ms ahead converts");
+        assert!(now() < coarse, "60 ms ahead is fresh now");
         while Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert!(
-            coarse_now() >= coarse,
+            now() >= coarse,
             "past the precise deadline the fast check fails"
         );
         assert_eq!(
-            coarse_deadline(Instant::now() - Duration::from_millis(1)),
+            deadline_on(
+                Instant::now() - Duration::from_millis(1),
+                precise,
+                resolution
+            ),
             0
+        );
+    }
+
+    #[test]
+    fn coarse_deadlines_are_never_late() {
+        check_never_late(coarse_now, sys::precise, sys::coarse_resolution);
+    }
+
+    #[test]
+    fn portable_deadlines_are_never_late() {
+        check_never_late(
+            portable::coarse,
+            portable::precise,
+            portable::coarse_resolution,
         );
     }
 }

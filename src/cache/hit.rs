@@ -1,14 +1,34 @@
 //! The hot path: a cache hit without the shared lock, through per-thread token copies.
+//!
+//! Why: with one shared lock and one shared `Arc`, two threads hitting the cache bounce the
+//! lock word and the reference count between cores (~280 ns a hit). A hit here reads only
+//! the cache's `published` serial, which changes once per token, and clones an `Arc` no
+//! other thread touches.
+//!
+//! Each thread keeps up to [`LOCAL_ENTRIES`] copies, at most one per token. A copy is in use
+//! while its token is fresh and its cache still publishes it; it is out of use once the
+//! token is replaced or evicted, goes stale, or the client is dropped (the cache then
+//! publishes 0). Copies out of use are dropped, and so zeroized, as soon as the thread next
+//! takes the lock (a miss), when it exits, and, for a dropped client's copies on the thread
+//! that drops it, at once.
+//!
+//! A copy costs allocations, so it is made only into an empty entry. An entry in use is
+//! never evicted for another: a thread that uses more clients than it has entries serves
+//! the others through the lock, without allocating, instead of copying tokens in a circle
+//! (each copy would evict one that is needed again a few calls later). So a thread makes at
+//! most one copy per token, whatever the number of clients it uses, and entries free
+//! themselves as tokens are refreshed.
 
 #![forbid(unsafe_code)]
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use super::clock::{coarse_now, Nanos};
 use super::TokenCache;
 use crate::oauth::AccessToken;
+use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::thread_local;
 
 pub(super) const HIT_SHARDS: usize = 8;
 
@@ -16,55 +36,62 @@ pub(super) const HIT_SHARDS: usize = 8;
 #[derive(Default)]
 pub(super) struct ShardedCount(pub(super) AtomicU64);
 
-/// Per thread: private copies of the default tokens of the clients it used last.
-///
-/// Why: with one shared lock and one shared `Arc`, two threads hitting the cache bounce
-/// the lock word and the reference count between cores (~280 ns a hit). A hit here only
-/// reads `published`, which changes once per token, and clones an `Arc` no other thread
-/// touches. A copy is made once per thread and token (one allocation), then reused.
-pub(super) struct LocalTokens {
-    pub(super) entries: [Option<LocalToken>; LOCAL_ENTRIES],
-    pub(super) next: usize,
-    pub(super) shard: usize,
+/// How many tokens a thread keeps private copies of.
+pub(super) const LOCAL_ENTRIES: usize = 4;
+
+/// Per thread: private copies of the default tokens of (up to four of) the clients it uses.
+struct LocalTokens {
+    entries: [Option<LocalToken>; LOCAL_ENTRIES],
+    /// Which of the cache's hit counters this thread adds to.
+    shard: usize,
 }
 
-pub(super) struct LocalToken {
-    pub(super) token: AccessToken,
+struct LocalToken {
+    /// Kept inline so that a lookup touches only this table until it finds its entry.
+    serial: u64,
     /// `token`'s fresh-until point on the coarse clock, as its slot computed it.
-    pub(super) fresh_until: Nanos,
-    /// Its cache's published serial: gone once the cache is dropped, different once the
-    /// token is replaced or evicted. Either way this copy is of no more use.
-    pub(super) published: Weak<AtomicU64>,
+    fresh_until: Nanos,
+    /// Where the cache this copy came from publishes its current serial: the entry is free
+    /// again once that is another serial (the cache publishes 0 when it drops).
+    published: Arc<AtomicU64>,
+    token: AccessToken,
 }
 
 impl LocalToken {
-    /// Whether this copy can still be served: its cache lives, still publishes this token,
-    /// and the token is fresh.
+    /// Whether this copy can still be served: still fresh, and its cache still publishes its
+    /// token (a dropped cache publishes 0, which no token has).
     fn in_use(&self, now: Nanos) -> bool {
-        now < self.fresh_until
-            && self
-                .published
-                .upgrade()
-                .is_some_and(|p| p.load(Ordering::Acquire) == self.token.serial())
+        now < self.fresh_until && self.published.load(Ordering::Relaxed) == self.serial
     }
 }
 
-pub(super) const LOCAL_ENTRIES: usize = 4;
+impl LocalTokens {
+    /// Drop (and so zeroize) every copy out of use, and return an empty entry if there is
+    /// one for a new copy (see the module docs).
+    fn sweep(&mut self, now: Nanos) -> Option<usize> {
+        for entry in &mut self.entries {
+            if entry.as_ref().is_some_and(|e| !e.in_use(now)) {
+                *entry = None;
+            }
+        }
+        self.entries.iter().position(Option::is_none)
+    }
+}
 
-pub(super) static NEXT_SHARD: AtomicU64 = AtomicU64::new(0);
+static NEXT_SHARD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 thread_local! {
     static LOCAL: RefCell<LocalTokens> = RefCell::new(LocalTokens {
         entries: [None, None, None, None],
-        next: 0,
-        shard: NEXT_SHARD.fetch_add(1, Ordering::Relaxed) as usize % HIT_SHARDS,
+        shard: NEXT_SHARD.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % HIT_SHARDS,
     });
 }
 
 impl TokenCache {
     /// The hot path: the default slot's token if it is fresh by the coarse clock (see
-    /// `clock.rs`); `None` means "ask `lookup`". Usually lock-free: this thread's private
-    /// copy of the token, if it is still the published one (see `LocalTokens`).
+    /// `clock.rs`); `None` means "ask `lookup`". Lock-free when this thread holds a copy of
+    /// the token the cache publishes; otherwise one lock, and a copy for next time if this
+    /// thread has a free entry. Never allocates except to make that copy.
     #[inline]
     pub(crate) fn fresh_default(&self) -> Option<AccessToken> {
         let now = coarse_now();
@@ -73,11 +100,13 @@ impl TokenCache {
             // `try_with`: during thread teardown the thread-local may be gone; use the lock.
             let hit = LOCAL.try_with(|local| {
                 let local = local.borrow();
+                // The serial check is what keeps an evicted or replaced token from being
+                // served: a copy is used only while its cache still publishes its serial.
                 let found = local
                     .entries
                     .iter()
                     .flatten()
-                    .find(|e| e.token.serial() == published && now < e.fresh_until)?;
+                    .find(|e| e.serial == published && now < e.fresh_until)?;
                 self.fast_hits[local.shard]
                     .0
                     .fetch_add(1, Ordering::Relaxed);
@@ -97,41 +126,37 @@ impl TokenCache {
         };
         let _ = LOCAL.try_with(|local| {
             let mut local = local.borrow_mut();
-            // Copies no longer in use are dropped (and so zeroized) now rather than when
-            // their entry is next reused: of a dropped client, a replaced or a stale token.
-            for entry in &mut local.entries {
-                if entry.as_ref().is_some_and(|e| !e.in_use(now)) {
-                    *entry = None;
-                }
+            if let Some(at) = local.sweep(now) {
+                local.entries[at] = Some(LocalToken {
+                    serial: token.serial(),
+                    fresh_until,
+                    published: Arc::clone(&self.published),
+                    token: token.private_copy(),
+                });
             }
-            let at = local.next;
-            local.next = (at + 1) % LOCAL_ENTRIES;
-            let free = local.entries.iter().position(Option::is_none);
-            local.entries[free.unwrap_or(at)] = Some(LocalToken {
-                token: token.private_copy(),
-                fresh_until,
-                published: Arc::downgrade(&self.published),
-            });
         });
         Some(token)
     }
+}
 
-    /// Drop this thread's copies of this cache's tokens (and of any dropped cache's), for
-    /// the cache's `Drop`. Other threads drop theirs on their next miss, or when they exit.
-    pub(super) fn forget_local_copies(&self) {
-        let mine = Arc::as_ptr(&self.published);
-        let _ = LOCAL.try_with(|local| {
-            if let Ok(mut local) = local.try_borrow_mut() {
-                for entry in &mut local.entries {
-                    if entry.as_ref().is_some_and(|e| {
-                        e.published.as_ptr() == mine || e.published.strong_count() == 0
-                    }) {
-                        *entry = None;
-                    }
-                }
-            }
-        });
-    }
+/// Drop this thread's copies that are no longer in use: for a cache's `Drop`, once it has
+/// published 0, so that its copies on the dropping thread go at once. Other threads drop
+/// theirs at their next miss, or when they exit.
+pub(super) fn drop_unused_copies() {
+    let now = coarse_now();
+    let _ = LOCAL.try_with(|local| {
+        // Copies own no cache, so no cache drops while the table is borrowed; `try_` keeps
+        // even that case from panicking.
+        if let Ok(mut local) = local.try_borrow_mut() {
+            local.sweep(now);
+        }
+    });
+}
+
+/// How many token copies this thread holds, for tests.
+#[cfg(test)]
+pub(super) fn local_copies() -> usize {
+    LOCAL.with(|local| local.borrow().entries.iter().flatten().count())
 }
 
 #[cfg(test)]
@@ -171,10 +196,6 @@ mod tests {
             )
             .unwrap();
         cache
-    }
-
-    fn local_copies() -> usize {
-        LOCAL.with(|local| local.borrow().entries.iter().flatten().count())
     }
 
     #[test]

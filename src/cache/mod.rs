@@ -6,17 +6,21 @@
 //! - `slot`: the state behind the lock, one slot per distinct token request;
 //! - `hit`: the lock-free hit path through per-thread token copies;
 //! - `health`: a read-only look at the default slot, for readiness probes;
-//! - `clock`: the coarse monotonic clock that hit path compares against.
+//! - `clock`: the coarse monotonic clock that hit path compares against;
+//! - `loom_model`: the model-checked proof of the above (single flight, shared outcomes,
+//!   serve-stale, invalidation by identity, the hit path's serial check, a dropped cache's
+//!   copies gone by each thread's next miss).
 
 pub(crate) mod clock;
 mod health;
 mod hit;
+#[cfg(all(test, loom))]
+mod loom_model;
 mod refork;
 mod slot;
 #[cfg(test)]
 mod tests;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,13 +29,8 @@ use self::slot::{Slot, SlotRef, State};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{failure_memory, random_unit, RetryPolicy};
 use crate::oauth::{AccessToken, Fetched, SlotKey, Timing};
+use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::{Condvar, ForkLock, Mutex};
-
-impl Drop for TokenCache {
-    fn drop(&mut self) {
-        self.forget_local_copies();
-    }
-}
 
 /// What `lookup` tells the caller to do.
 pub(crate) enum Lookup<'a> {
@@ -112,6 +111,7 @@ impl Drop for Ticket<'_> {
     }
 }
 
+/// A caller's place in the queue for another caller's fetch; see [`TokenCache::wait`].
 pub(crate) struct Waiter {
     slot: SlotRef,
     flight: u64,
@@ -129,8 +129,9 @@ pub(crate) struct TokenCache {
     state: Mutex<State>,
     flight_done: Condvar,
     policy: CachePolicy,
-    /// The serial of the default slot's token while it is cached (0 when none), written
-    /// under the lock: the lock-free hit path checks its thread's copy against it.
+    /// The serial of the default slot's token while it is cached (0 when none, and once the
+    /// cache is dropped), written under the lock: the lock-free hit path checks its thread's
+    /// copy against it. Threads' copies share it, to tell when their entry is free again.
     published: Arc<AtomicU64>,
     /// Hits answered without the lock, counted per thread shard (no shared cache line).
     fast_hits: [ShardedCount; HIT_SHARDS],
@@ -366,5 +367,15 @@ impl TokenCache {
         for slot in self.state.lock().slots_mut() {
             slot.flight = None;
         }
+    }
+}
+
+impl Drop for TokenCache {
+    /// Threads may still hold copies of the last token. This thread's go now (zeroized);
+    /// publishing 0 marks the others' as unused, so each thread drops them at its next miss
+    /// (or when it exits) and takes their entries for other clients' tokens (see `hit`).
+    fn drop(&mut self) {
+        self.published.store(0, Ordering::Release);
+        hit::drop_unused_copies();
     }
 }

@@ -3,7 +3,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,6 +10,7 @@ use super::clock::{coarse_deadline, Nanos};
 use super::{Flight, Ticket, TokenCache};
 use crate::error::{Error, Result};
 use crate::oauth::{AccessToken, SlotKey};
+use crate::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Clone)]
 pub(super) enum SlotRef {

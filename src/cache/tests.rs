@@ -59,8 +59,10 @@ fn cold_fetch_then_hits_then_refresh_window_then_stale() {
         _ => panic!("expected a refresh"),
     };
     assert!(matches!(c.lookup(None, at), Lookup::Fresh(_)));
-    // The refresh fails: old token keeps serving, reported stale once.
-    let err = Error::new(ErrorKind::Server, "down");
+    // The refresh fails: old token keeps serving, reported stale once. The server's
+    // Retry-After fixes the backoff (full jitter alone may draw less than the 1 ms below,
+    // and the next lookup would then start a refresh instead).
+    let err = Error::new(ErrorKind::Server, "down").with_retry_after(Some(Duration::from_secs(1)));
     assert!(refresh.complete(Err(err), at).is_err());
     let after = at + Duration::from_millis(1);
     assert!(matches!(c.lookup(None, after), Lookup::ServeStale(t) if t.as_str() == "a"));
@@ -201,4 +203,65 @@ fn a_resumed_flight_dropped_uncompleted_releases_waiters() {
         c.lookup(None, Instant::now()),
         Lookup::Failed(_) | Lookup::Fetch(_)
     ));
+}
+
+/// Lock-free hits so far (the hit path's own counters, not the locked ones).
+fn fast_hits(c: &TokenCache) -> u64 {
+    c.fast_hits
+        .iter()
+        .map(|count| count.0.load(Ordering::Relaxed))
+        .sum()
+}
+
+fn filled(value: &str) -> TokenCache {
+    let c = cache();
+    let now = Instant::now();
+    ticket(c.lookup(None, now))
+        .complete(fetched(value, now, 3600), now)
+        .unwrap();
+    c
+}
+
+#[test]
+fn a_thread_copies_four_tokens_and_serves_the_rest_through_the_lock() {
+    if clock::coarse_deadline(Instant::now() + Duration::from_secs(60)) == 0 {
+        return; // no coarse clock on this platform: every hit takes the lock
+    }
+    // A new thread, so that its table of copies starts empty.
+    std::thread::spawn(|| {
+        let mut caches: Vec<TokenCache> = (0..6).map(|i| filled(&format!("t{i}"))).collect();
+        for _ in 0..3 {
+            for c in &caches {
+                assert!(c.fresh_default().is_some());
+            }
+        }
+        // The first round copied the first four tokens; later rounds hit those copies.
+        let fast: Vec<u64> = caches.iter().map(fast_hits).collect();
+        assert_eq!(fast, [2, 2, 2, 2, 0, 0]);
+
+        // A dropped cache frees its entry: the next cache that misses takes it.
+        caches.remove(0);
+        for _ in 0..2 {
+            for c in &caches {
+                assert!(c.fresh_default().is_some());
+            }
+        }
+        let fast: Vec<u64> = caches.iter().map(fast_hits).collect();
+        assert_eq!(fast, [4, 4, 4, 1, 0]);
+
+        // So does a replaced token: its cache's next miss copies the new one.
+        let evicted = caches[0].invalidate(None);
+        assert_eq!(evicted.len(), 1);
+        let now = Instant::now();
+        ticket(caches[0].lookup(None, now))
+            .complete(fetched("t1-renewed", now, 3600), now)
+            .unwrap();
+        let hit = caches[0].fresh_default().unwrap();
+        assert_eq!(hit.as_str(), "t1-renewed");
+        assert_eq!(fast_hits(&caches[0]), 4, "a miss: the copy is made now");
+        assert_eq!(caches[0].fresh_default().unwrap().as_str(), "t1-renewed");
+        assert_eq!(fast_hits(&caches[0]), 5);
+    })
+    .join()
+    .unwrap();
 }

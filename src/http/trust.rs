@@ -93,21 +93,28 @@ struct Registry {
     counters: TlsCounters,
 }
 
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
-    os_roots: None,
-    configs: Vec::new(),
-    counters: TlsCounters {
-        os_store_reads: 0,
-        configs_built: 0,
-    },
-});
+/// The registry itself, made on first use (a `static` initialiser would have to be `const`,
+/// which the lock of the loom model build is not).
+fn registry_lock() -> &'static Mutex<Registry> {
+    static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        Mutex::new(Registry {
+            os_roots: None,
+            configs: Vec::new(),
+            counters: TlsCounters {
+                os_store_reads: 0,
+                configs_built: 0,
+            },
+        })
+    })
+}
 
 /// Lists the registry's lock for the fork hooks, for the life of the process.
 struct RegistryLock;
 
 impl ForkAware for RegistryLock {
     fn fork_locks<'a>(&'a self, visit: &mut dyn FnMut(&'a dyn ForkLock)) {
-        visit(&REGISTRY);
+        visit(registry_lock());
     }
 
     fn forget_inherited_work(&self) {}
@@ -117,7 +124,7 @@ impl ForkAware for RegistryLock {
 fn registry() -> &'static Mutex<Registry> {
     static HOOKED: OnceLock<Arc<Registered<RegistryLock>>> = OnceLock::new();
     HOOKED.get_or_init(|| Registered::new(RegistryLock));
-    &REGISTRY
+    registry_lock()
 }
 
 fn find(registry: &Registry, identity: [u8; 32]) -> Option<Arc<ClientConfig>> {

@@ -107,17 +107,53 @@ pub(crate) fn is_loopback_host(host: &str) -> bool {
 /// Percent-encode everything but RFC 3986 unreserved characters. Used for form values and
 /// for the Basic credentials of RFC 6749 §2.3.1; a space becomes `%20` (never `+`), so
 /// servers decoding either as a form or with plain percent-decoding read the same value.
+/// `out` grows once, by exactly what is written, before anything of `value` is in it.
 pub(crate) fn percent_encode(value: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in value.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[(b >> 4) as usize] as char);
-            out.push(HEX[(b & 15) as usize] as char);
+    out.reserve(encoded_len(value));
+    let bytes = value.as_bytes();
+    let mut plain = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if is_unreserved(b) {
+            continue;
         }
+        // A run of unreserved (ASCII) bytes starts and ends on char boundaries.
+        if plain < i {
+            out.push_str(&value[plain..i]);
+        }
+        out.push('%');
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 15) as usize] as char);
+        plain = i + 1;
     }
+    if plain < bytes.len() {
+        out.push_str(&value[plain..]);
+    }
+}
+
+fn is_unreserved(b: u8) -> bool {
+    UNRESERVED[b as usize]
+}
+
+/// RFC 3986 unreserved characters, by byte: a table keeps the encoder's per-byte test to
+/// one load.
+static UNRESERVED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~');
+        b += 1;
+    }
+    table
+};
+
+/// How long `value` is once percent-encoded.
+fn encoded_len(value: &str) -> usize {
+    value
+        .bytes()
+        .map(|b| if is_unreserved(b) { 1 } else { 3 })
+        .sum()
 }
 
 /// An `application/x-www-form-urlencoded` body.
@@ -128,6 +164,17 @@ pub(crate) struct Form {
 
 impl Form {
     pub(crate) fn push(&mut self, name: &str, value: &str) {
+        let needed = 2 + encoded_len(name) + encoded_len(value);
+        if self.body.capacity() - self.body.len() < needed {
+            // Grown by hand: a reallocation would leave what was sent so far (a secret,
+            // perhaps) in freed memory; the old buffer is wiped as it drops.
+            let capacity = (self.body.len() + needed)
+                .max(2 * self.body.capacity())
+                .max(256);
+            let mut grown = zeroize::Zeroizing::new(String::with_capacity(capacity));
+            grown.push_str(&self.body);
+            self.body = grown;
+        }
         if !self.body.is_empty() {
             self.body.push('&');
         }
@@ -203,6 +250,31 @@ mod tests {
         let mut out = String::new();
         percent_encode("xY9#mK2$pL8@nQ5 +/%", &mut out);
         assert_eq!(out, "xY9%23mK2%24pL8%40nQ5%20%2B%2F%25");
+        for (value, encoded) in [
+            ("", ""),
+            ("a-b.c_d~", "a-b.c_d~"),
+            ("é", "%C3%A9"),
+            ("aé b", "a%C3%A9%20b"),
+            ("%", "%25"),
+        ] {
+            let mut out = String::from("x=");
+            percent_encode(value, &mut out);
+            assert_eq!(out, format!("x={encoded}"));
+        }
+    }
+
+    #[test]
+    fn a_form_holds_every_pair_whatever_its_size() {
+        let mut form = Form::default();
+        let long = "v é".repeat(200);
+        form.push("grant_type", "client_credentials");
+        form.push("client_assertion", &long);
+        form.push("a b", "");
+        let expected = format!(
+            "grant_type=client_credentials&client_assertion={}&a%20b=",
+            "v%20%C3%A9".repeat(200)
+        );
+        assert_eq!(form.as_str(), expected);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The OAuth layer: what a token is ([`token`]), how one is asked for and read
-//! ([`endpoint`], [`response`], [`discovery`]), and how the client proves who it is
+//! ([`endpoint`], [`response`], [`jwt`], [`discovery`]), and how the client proves who it is
 //! ([`credential`], [`assertion`], [`assertion_file`]), and DPoP proofs of possession
 //! ([`dpop`]). It talks HTTP through `crate::http` and keeps no cache.
 
@@ -13,6 +13,7 @@ pub(crate) mod dpop;
 pub(crate) mod endpoint;
 #[cfg(test)]
 mod endpoint_tests;
+mod jwt;
 pub(crate) mod response;
 pub(crate) mod token;
 

@@ -3,17 +3,17 @@
 //! [`Redactor`], so an echoed secret, assertion or token never reaches a message; the body
 //! and the parsed JSON are wiped once read.
 
+use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::{STANDARD_NO_PAD_INDIFFERENT, URL_SAFE_NO_PAD_INDIFFERENT};
-use base64::Engine as _;
 use serde_json::Value;
 use zeroize::{Zeroize, Zeroizing};
 
+use super::jwt::jwt_lifetime;
 use super::token::{Fetched, TokenType};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{parse_retry_after, Reply};
-use crate::redact::Redactor;
+use crate::redact::{Quoted, Redactor};
 use crate::secret::Secret;
 
 /// Read the token endpoint's `reply` to a request sent at `issued`; `default_lifetime`
@@ -24,7 +24,7 @@ pub(super) fn parse_token_response(
     reply: Reply,
     url: &str,
     issued: Instant,
-    mut redactor: Redactor,
+    redactor: Redactor,
     default_lifetime: Duration,
 ) -> Result<Fetched> {
     let Reply {
@@ -35,23 +35,22 @@ pub(super) fn parse_token_response(
     let body = Zeroizing::new(body);
     // Some servers (IIS-hosted ones in particular) prefix JSON with a UTF-8 BOM.
     let json_text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&body);
-    let parsed = serde_json::from_slice::<Value>(json_text).ok();
-    if let Some(parsed) = &parsed {
-        redactor.members_of(parsed);
-    }
-    let mut json = parsed;
+    let mut json = serde_json::from_slice::<Value>(json_text).ok();
     let answer = Answer {
         status,
         headers: &headers,
         body: &body,
         url,
-        redactor: &redactor,
+        parsed: json.as_ref(),
+        redactor: RefCell::new(redactor),
+        learned: Cell::new(false),
     };
     let result = answer.read(
         json.as_ref().filter(|j| j.is_object()),
         issued,
         default_lifetime,
     );
+    drop(answer);
     if let Some(json) = json.as_mut() {
         wipe(json);
     }
@@ -64,10 +63,37 @@ struct Answer<'a> {
     headers: &'a [(String, String)],
     body: &'a [u8],
     url: &'a str,
-    redactor: &'a Redactor,
+    /// The body, parsed.
+    parsed: Option<&'a Value>,
+    /// Knows what the request carried; only [`Answer::quote`] and [`Answer::quote_bytes`]
+    /// use it, and they first teach it the tokens of `parsed`, so that quoting any part of
+    /// the body cannot show them. Learning copies every token in the body, which an answer
+    /// that quotes nothing (a success) does not need.
+    redactor: RefCell<Redactor>,
+    learned: Cell<bool>,
 }
 
 impl Answer<'_> {
+    /// `text` quoted through the redactor, once it knows the body's tokens.
+    fn quote(&self, text: &str) -> Quoted {
+        self.learn();
+        self.redactor.borrow().quote(text)
+    }
+
+    /// The same for bytes.
+    fn quote_bytes(&self, bytes: &[u8]) -> Quoted {
+        self.learn();
+        self.redactor.borrow().quote_bytes(bytes)
+    }
+
+    fn learn(&self) {
+        if !self.learned.replace(true) {
+            if let Some(parsed) = self.parsed {
+                self.redactor.borrow_mut().members_of(parsed);
+            }
+        }
+    }
+
     fn read(
         &self,
         json: Option<&Value>,
@@ -86,7 +112,7 @@ impl Answer<'_> {
                 format!(
                     "The token endpoint at {url} answered HTTP {status} with a body that is not a JSON object \
                      (a proxy or login page?): \"{}\".",
-                    self.redactor.quote_bytes(self.body)
+                    self.quote_bytes(self.body)
                 ),
             )
             .with_status(status));
@@ -118,8 +144,8 @@ impl Answer<'_> {
             Some(Value::String(t)) if t.eq_ignore_ascii_case("dpop") => TokenType::Dpop,
             Some(other) => {
                 let shown = match other {
-                    Value::String(t) => self.redactor.quote(t),
-                    other => self.redactor.quote(&Zeroizing::new(other.to_string())),
+                    Value::String(t) => self.quote(t),
+                    other => self.quote(&Zeroizing::new(other.to_string())),
                 };
                 return Err(Error::new(
                     ErrorKind::BadResponse,
@@ -150,10 +176,10 @@ impl Answer<'_> {
 
     /// Turn a non-success token response into a typed error (RFC 6749 §5.2).
     fn error(&self, json: Option<&Value>) -> Error {
-        let (status, url, redactor) = (self.status, self.url, self.redactor);
+        let (status, url) = (self.status, self.url);
         let raw = |key: &str| json.and_then(|j| j.get(key)).and_then(Value::as_str);
-        let code = raw("error").map(|c| redactor.quote(c));
-        let description = raw("error_description").map(|d| redactor.quote(d));
+        let code = raw("error").map(|c| self.quote(c));
+        let description = raw("error_description").map(|d| self.quote(d));
         let retry_after = self
             .headers
             .iter()
@@ -189,7 +215,7 @@ impl Answer<'_> {
             (Some(c), Some(d)) => format!("{c}: \"{d}\""),
             (Some(c), None) => c.to_string(),
             (None, _) if self.body.is_empty() => "an empty body".to_string(),
-            (None, _) => format!("\"{}\"", redactor.quote_bytes(self.body)),
+            (None, _) => format!("\"{}\"", self.quote_bytes(self.body)),
         };
         Error::new(
             kind,
@@ -224,29 +250,6 @@ fn wipe(value: &mut Value) {
         Value::Object(members) => members.values_mut().for_each(wipe),
         _ => {}
     }
-}
-
-/// The lifetime a JWT declares (`exp - iat`), used when the server sends no `expires_in`.
-/// Only the payload is read; tokenward does not (and need not) verify the signature.
-fn jwt_lifetime(token: &str) -> Option<Duration> {
-    let mut parts = token.split('.');
-    let (_header, payload) = (parts.next()?, parts.next()?);
-    parts.next()?;
-    let bytes = base64url_decode(payload)?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    let exp = claims.get("exp")?.as_f64()?;
-    let iat = claims.get("iat")?.as_f64()?;
-    let secs = exp - iat;
-    (secs.is_finite() && secs > 0.0).then(|| Duration::from_secs_f64(secs.min(1e10)))
-}
-
-/// base64url as JWTs use it (RFC 7515 §2: no padding), tolerating padding and the standard
-/// alphabet from servers that get it wrong; this only reads a lifetime hint.
-fn base64url_decode(input: &str) -> Option<Vec<u8>> {
-    URL_SAFE_NO_PAD_INDIFFERENT
-        .decode(input)
-        .or_else(|_| STANDARD_NO_PAD_INDIFFERENT.decode(input))
-        .ok()
 }
 
 #[cfg(test)]
@@ -290,18 +293,6 @@ mod tests {
         let fetched = parse(200, body).unwrap();
         assert_eq!(fetched.value.expose(), "abc");
         assert_eq!(fetched.lifetime, Duration::from_secs(60));
-    }
-
-    #[test]
-    fn jwt_lifetime_reads_exp_minus_iat() {
-        // {"alg":"none"} . {"iat":1000,"exp":1600} . sig
-        let token = "eyJhbGciOiJub25lIn0.eyJpYXQiOjEwMDAsImV4cCI6MTYwMH0.c2ln";
-        assert_eq!(jwt_lifetime(token), Some(Duration::from_secs(600)));
-        assert_eq!(jwt_lifetime("opaque-token"), None);
-        assert_eq!(jwt_lifetime("a.b.c"), None);
-        // exp before iat is not a lifetime.
-        let bad = "eyJhbGciOiJub25lIn0.eyJpYXQiOjE2MDAsImV4cCI6MTAwMH0.c2ln";
-        assert_eq!(jwt_lifetime(bad), None);
     }
 
     #[test]

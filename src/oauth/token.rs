@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::secret::{fingerprint, Secret};
@@ -154,7 +154,9 @@ struct TokenInner {
     /// `"Bearer <token>"` (or `"DPoP <token>"`), built once so the hot path never allocates.
     authorization: Secret,
     granted_scope: Option<String>,
-    fingerprint: String,
+    /// Made when first asked for (logs, events, `Debug`): a SHA-256 per token is most of
+    /// what caching a token costs, and nothing on the way to a caller needs it.
+    fingerprint: OnceLock<String>,
     timing: Timing,
     /// Unique per token in the process (copies share it); 0 is never used.
     serial: u64,
@@ -231,7 +233,6 @@ impl AccessToken {
         granted_scope: Option<String>,
         timing: Timing,
     ) -> AccessToken {
-        let fingerprint = fingerprint(value.expose());
         let scheme = match token_type {
             TokenType::Bearer => "Bearer ",
             TokenType::Dpop => "DPoP ",
@@ -246,7 +247,7 @@ impl AccessToken {
                 token_type,
                 authorization: Secret::new(authorization),
                 granted_scope,
-                fingerprint,
+                fingerprint: OnceLock::new(),
                 timing,
                 serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
             }),
@@ -323,7 +324,14 @@ impl AccessToken {
 
     /// A short non-reversible fingerprint (8 hex digits of SHA-256) for logs.
     pub fn fingerprint(&self) -> &str {
-        &self.inner.fingerprint
+        let inner = &*self.inner;
+        if let Some(done) = inner.fingerprint.get() {
+            return done;
+        }
+        // Hashed outside the `OnceLock`: its initialiser then only moves a string in, so a
+        // `fork()` cannot catch another thread inside it and leave the child waiting.
+        let made = fingerprint(inner.value.expose());
+        inner.fingerprint.get_or_init(|| made)
     }
 
     pub(crate) fn timing(&self) -> &Timing {
@@ -343,7 +351,7 @@ impl AccessToken {
 impl fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AccessToken")
-            .field("fingerprint", &self.inner.fingerprint)
+            .field("fingerprint", &self.fingerprint())
             .field("remaining", &self.remaining())
             .finish()
     }

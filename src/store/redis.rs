@@ -26,6 +26,7 @@ use super::{HeldLock, Store, StoreError, StoreLock, StoreResult, Stored};
 use crate::http::trust::root_certificates;
 use crate::http::TlsMaterial;
 use crate::redact::Redactor;
+use crate::secret::Secret;
 use crate::sync::{fork, ForkLock, Mutex};
 
 const PREFIX: &str = "tokenward:v1:";
@@ -49,8 +50,8 @@ struct Inner {
     client: redis::Client,
     described: String,
     timeout: Duration,
-    /// Keeps the password (which a server could echo) out of error text.
-    redactor: Redactor,
+    /// Kept out of error text (a server could echo it).
+    password: Option<Secret>,
     /// Idle connections, and the fork epoch they were made in.
     idle: Mutex<(u64, Vec<Connection>)>,
 }
@@ -100,10 +101,6 @@ impl RedisStore {
             redis::Client::open(info)
         }
         .map_err(|e| format!("cannot be used: {e}"))?;
-        let mut redactor = Redactor::new();
-        if let Some(password) = &address.password {
-            redactor.password(password.expose());
-        }
         let described = format!(
             "Redis at {}:{}",
             if address.host.contains(':') {
@@ -118,7 +115,7 @@ impl RedisStore {
                 client,
                 described,
                 timeout,
-                redactor,
+                password: address.password.clone(),
                 idle: Mutex::new((fork::epoch(), Vec::new())),
             }),
         })
@@ -142,7 +139,12 @@ fn pem_bundle<'a>(certs: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
 
 impl Inner {
     fn error(&self, e: &redis::RedisError) -> StoreError {
-        let detail = self.redactor.quote(&e.to_string());
+        // Errors are rare, and a redactor belongs to one exchange: made here, not kept.
+        let mut redactor = Redactor::new();
+        if let Some(password) = &self.password {
+            redactor.password(password.expose());
+        }
+        let detail = redactor.quote(&e.to_string());
         StoreError(format!("The {} failed: {detail}.", self.described))
     }
 

@@ -12,7 +12,7 @@ use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::{ForkLock, Mutex};
+use super::ForkLock;
 
 /// What an object must tell the fork hooks (see the module docs for why the locks are
 /// `std::sync`).
@@ -35,10 +35,7 @@ impl<T: ForkAware + 'static> Registered<T> {
     /// Move `object` into an `Arc` and register it.
     pub(crate) fn new(object: T) -> Arc<Registered<T>> {
         let arc = Arc::new(Registered { object });
-        install_handlers();
-        REGISTRY
-            .lock()
-            .push(Entry(&arc.object as &dyn ForkAware as *const dyn ForkAware));
+        hooks::register(&arc.object);
         arc
     }
 }
@@ -53,19 +50,10 @@ impl<T: ForkAware + 'static> Deref for Registered<T> {
 
 impl<T: ForkAware + 'static> Drop for Registered<T> {
     fn drop(&mut self) {
-        let object = &self.object as &dyn ForkAware as *const dyn ForkAware;
-        REGISTRY.lock().retain(|e| !std::ptr::addr_eq(e.0, object));
+        hooks::unregister(&self.object);
     }
 }
 
-struct Entry(*const dyn ForkAware);
-
-// SAFETY: entries are only dereferenced while REGISTRY is locked, and a `Registered` object
-// removes its entry (taking that lock) before it is freed, so the pointer is valid whenever
-// it is used; the objects themselves are `Send + Sync`.
-unsafe impl Send for Entry {}
-
-static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 
 /// Incremented in every forked child; compare to detect that a fork happened.
@@ -73,72 +61,107 @@ pub(crate) fn epoch() -> u64 {
     EPOCH.load(Ordering::Relaxed)
 }
 
-#[cfg(unix)]
-fn install_handlers() {
-    use std::sync::Once;
-    extern "C" {
-        fn pthread_atfork(
-            prepare: Option<extern "C" fn()>,
-            parent: Option<extern "C" fn()>,
-            child: Option<extern "C" fn()>,
-        ) -> std::os::raw::c_int;
+/// Where nothing forks there is nothing to register: outside Unix (Windows), and under the
+/// model checker, whose locks exist only inside one model execution (a process-wide registry
+/// of them cannot).
+#[cfg(any(all(loom, test), not(unix)))]
+mod hooks {
+    use super::ForkAware;
+
+    pub(super) fn register(_: &(dyn ForkAware + 'static)) {}
+
+    pub(super) fn unregister(_: &(dyn ForkAware + 'static)) {}
+}
+
+#[cfg(all(unix, not(all(loom, test))))]
+mod hooks {
+    use std::sync::atomic::Ordering;
+
+    use super::{ForkAware, EPOCH};
+    use crate::sync::Mutex;
+
+    pub(super) fn register(object: &(dyn ForkAware + 'static)) {
+        install_handlers();
+        REGISTRY.lock().push(Entry(object as *const dyn ForkAware));
     }
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: the three handlers are plain functions that live for the whole program.
-        unsafe {
-            pthread_atfork(Some(prepare), Some(parent), Some(child));
+
+    pub(super) fn unregister(object: &(dyn ForkAware + 'static)) {
+        let object = object as *const dyn ForkAware;
+        REGISTRY.lock().retain(|e| !std::ptr::addr_eq(e.0, object));
+    }
+
+    struct Entry(*const dyn ForkAware);
+
+    // SAFETY: entries are only dereferenced while REGISTRY is locked, and a `Registered`
+    // object removes its entry (taking that lock) before it is freed, so the pointer is valid
+    // whenever it is used; the objects themselves are `Send + Sync`.
+    unsafe impl Send for Entry {}
+
+    static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+
+    fn install_handlers() {
+        use std::sync::Once;
+        extern "C" {
+            fn pthread_atfork(
+                prepare: Option<extern "C" fn()>,
+                parent: Option<extern "C" fn()>,
+                child: Option<extern "C" fn()>,
+            ) -> std::os::raw::c_int;
         }
-    });
-}
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: the three handlers are plain functions that live for the whole program.
+            unsafe {
+                pthread_atfork(Some(prepare), Some(parent), Some(child));
+            }
+        });
+    }
 
-#[cfg(not(unix))]
-fn install_handlers() {}
+    extern "C" fn prepare() {
+        // SAFETY: the registry lock is held from here until `parent` or `child` releases it,
+        // on this thread; the registry is a static, never dropped.
+        unsafe { REGISTRY.fork_lock() };
+        for_each(|object| {
+            object.fork_locks(&mut |lock| {
+                // SAFETY: released by `release_all` in `parent` or `child` on this thread; the
+                // object (and so its lock) cannot be freed before: unregistering waits for the
+                // registry lock held until then.
+                unsafe { lock.fork_lock() }
+            })
+        });
+    }
 
-extern "C" fn prepare() {
-    // SAFETY: the registry lock is held from here until `parent` or `child` releases it,
-    // on this thread; the registry is a static, never dropped.
-    unsafe { REGISTRY.fork_lock() };
-    for_each(|object| {
+    extern "C" fn parent() {
+        for_each(release_all);
+        // SAFETY: locked in `prepare` on this same thread.
+        unsafe { REGISTRY.fork_unlock() };
+    }
+
+    extern "C" fn child() {
+        EPOCH.fetch_add(1, Ordering::Relaxed);
+        for_each(|object| {
+            release_all(object);
+            object.forget_inherited_work();
+        });
+        // SAFETY: locked in `prepare`; the child is single-threaded and is the locking thread.
+        unsafe { REGISTRY.fork_unlock() };
+    }
+
+    fn release_all(object: &dyn ForkAware) {
         object.fork_locks(&mut |lock| {
-            // SAFETY: released by `release_all` in `parent` or `child` on this thread; the
-            // object (and so its lock) cannot be freed before: unregistering waits for the
-            // registry lock held until then.
-            unsafe { lock.fork_lock() }
-        })
-    });
-}
+            // SAFETY: every lock was taken by `prepare` on this thread (same objects, same
+            // order: the registry cannot change while its lock is held).
+            unsafe { lock.fork_unlock() }
+        });
+    }
 
-extern "C" fn parent() {
-    for_each(release_all);
-    // SAFETY: locked in `prepare` on this same thread.
-    unsafe { REGISTRY.fork_unlock() };
-}
-
-extern "C" fn child() {
-    EPOCH.fetch_add(1, Ordering::Relaxed);
-    for_each(|object| {
-        release_all(object);
-        object.forget_inherited_work();
-    });
-    // SAFETY: locked in `prepare`; the child is single-threaded and is the locking thread.
-    unsafe { REGISTRY.fork_unlock() };
-}
-
-fn release_all(object: &dyn ForkAware) {
-    object.fork_locks(&mut |lock| {
-        // SAFETY: every lock was taken by `prepare` on this thread (same objects, same
-        // order: the registry cannot change while its lock is held).
-        unsafe { lock.fork_unlock() }
-    });
-}
-
-fn for_each(f: impl Fn(&dyn ForkAware)) {
-    // SAFETY: called only between `prepare` and `parent`/`child`, while this thread holds
-    // the registry lock, so no entry is removed or freed concurrently.
-    let entries = unsafe { REGISTRY.fork_data() };
-    for entry in entries {
-        // SAFETY: see `Entry`: registered objects outlive their registry entry.
-        f(unsafe { &*entry.0 });
+    fn for_each(f: impl Fn(&dyn ForkAware)) {
+        // SAFETY: called only between `prepare` and `parent`/`child`, while this thread holds
+        // the registry lock, so no entry is removed or freed concurrently.
+        let entries = unsafe { REGISTRY.fork_data() };
+        for entry in entries {
+            // SAFETY: see `Entry`: registered objects outlive their registry entry.
+            f(unsafe { &*entry.0 });
+        }
     }
 }

@@ -16,17 +16,42 @@
 //! Each lock can be taken by the fork handlers and kept without a guard on the stack
 //! ([`ForkLock`]): the guard is parked inside the lock itself. Only `fork` calls those
 //! methods; every other module just lists its locks (see [`fork::ForkAware`]).
+//!
+//! In the unit tests built with `--cfg loom` the locks, the atomics and the thread-locals of
+//! the cache come from the `loom` model checker instead of `std` (see `cache::loom_model`);
+//! nothing else changes. Such a build is for the model only: its locks exist only inside
+//! one model execution.
 
 // Parking a lock guard across `fork()` and the `pthread_atfork` registry need `unsafe`.
 #![allow(unsafe_code)]
 
 use std::cell::UnsafeCell;
-use std::sync::{self, PoisonError};
+use std::sync::PoisonError;
 use std::time::Instant;
+
+#[cfg(all(loom, test))]
+use loom::sync;
+#[cfg(not(all(loom, test)))]
+use std::sync;
 
 pub(crate) mod fork;
 
 pub(crate) use fork::ForkAware;
+
+/// The atomics of the cache's lock-free hit path, loom's in the model.
+pub(crate) mod atomic {
+    #[cfg(all(loom, test))]
+    pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
+    #[cfg(not(all(loom, test)))]
+    pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
+}
+
+/// `thread_local!` for the hit path's per-thread tokens: a model's threads are not OS
+/// threads, so in the model each gets its own value from loom's version.
+#[cfg(all(loom, test))]
+pub(crate) use loom::thread_local;
+#[cfg(not(all(loom, test)))]
+pub(crate) use std::thread_local;
 
 pub(crate) type MutexGuard<'a, T> = sync::MutexGuard<'a, T>;
 
@@ -45,7 +70,17 @@ unsafe impl<T: Send + 'static> Send for Mutex<T> {}
 unsafe impl<T: Send + 'static> Sync for Mutex<T> {}
 
 impl<T: 'static> Mutex<T> {
+    #[cfg(not(all(loom, test)))]
     pub(crate) const fn new(value: T) -> Mutex<T> {
+        Mutex {
+            inner: sync::Mutex::new(value),
+            fork_guard: UnsafeCell::new(None),
+        }
+    }
+
+    /// Loom's locks cannot be built in a `const` context.
+    #[cfg(all(loom, test))]
+    pub(crate) fn new(value: T) -> Mutex<T> {
         Mutex {
             inner: sync::Mutex::new(value),
             fork_guard: UnsafeCell::new(None),
@@ -185,7 +220,7 @@ impl<T: Default + 'static> Default for RwLock<T> {
 }
 
 impl<T: 'static> RwLock<T> {
-    pub(crate) const fn new(value: T) -> RwLock<T> {
+    pub(crate) fn new(value: T) -> RwLock<T> {
         RwLock {
             inner: sync::RwLock::new(value),
             fork_guard: UnsafeCell::new(None),

@@ -511,7 +511,7 @@ static void test_create_free_version_status_names(void)
         {TW_ERR_NEEDS_REQUEST, "TW_ERR_NEEDS_REQUEST"},
         {TW_ERR_PANIC, "TW_ERR_PANIC"},
     };
-    /* The numbers are part of the ABI (DESIGN.md §6): fixed forever. */
+    /* The numbers are part of the ABI (docs/design.md, "Errors"): fixed forever. */
     CHECK(TW_OK == 0 && TW_ERR_INVALID_ARGUMENT == 1 && TW_ERR_CONFIG == 2 &&
           TW_ERR_BUFFER_TOO_SMALL == 3 && TW_ERR_NETWORK == 10 && TW_ERR_TIMEOUT == 11 &&
           TW_ERR_TLS == 12 && TW_ERR_INVALID_CLIENT == 20 && TW_ERR_INVALID_SCOPE == 21 &&
@@ -664,7 +664,7 @@ static void expect_config_error(const char *file, int line, const char *json, tw
 static void test_bad_configuration(void)
 {
     char json[1024];
-    /* Malformed JSON and invalid UTF-8 are argument errors (DESIGN.md §6). */
+    /* Malformed JSON and invalid UTF-8 are argument errors, not configuration errors. */
     EXPECT_CONFIG_ERROR("", TW_ERR_INVALID_ARGUMENT, NULL);
     EXPECT_CONFIG_ERROR("{", TW_ERR_INVALID_ARGUMENT, NULL);
     EXPECT_CONFIG_ERROR("{\"client_id\": \"a\",}", TW_ERR_INVALID_ARGUMENT, NULL);

@@ -5,9 +5,10 @@ namespace Tokenward
 {
     /// <summary>
     /// The configuration of a <see cref="TokenClient"/>: one property per JSON configuration key
-    /// of the native core (the configuration table of the repository's README), in PascalCase. A property left null is not sent, so
-    /// the core's default applies; every value is validated by the core when the client is
-    /// created (<see cref="TokenwardConfigException"/> names the offending key).
+    /// of the native core (the README's configuration table), in PascalCase. A property left
+    /// null is not sent, so the core's default applies; every value is validated by the core
+    /// when the client is created (<see cref="TokenwardConfigException"/> names the offending
+    /// key).
     /// </summary>
     /// <example>
     /// <code>
@@ -127,7 +128,8 @@ namespace Tokenward
         /// <summary>
         /// <c>max_response_bytes</c>: the largest API response body <see cref="TokenClient.Send"/>
         /// reads (default 16 MiB); a longer body fails the call with
-        /// <see cref="TokenwardBadResponseException"/>. Token responses have their own, fixed cap.
+        /// <see cref="TokenwardBadResponseException"/>. Token responses have their own fixed
+        /// 1 MiB cap.
         /// </summary>
         public long? MaxResponseBytes { get; set; }
 

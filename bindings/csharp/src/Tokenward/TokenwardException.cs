@@ -3,8 +3,8 @@ using System;
 namespace Tokenward
 {
     /// <summary>
-    /// The native status codes (<c>tw_status</c> of include/tokenward.h). Values are fixed
-    /// forever; new ones are appended.
+    /// The native status codes (<c>tw_status</c> of include/tokenward.h; docs/design.md
+    /// "Errors" says what each means). Values are fixed forever; new ones are appended.
     /// </summary>
     public enum TokenwardStatus
     {
