@@ -5,56 +5,16 @@
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
-use crate::http::Reply;
+use crate::http::{challenge, Reply};
 use crate::redact::Redactor;
 
-/// The auth-params of a `WWW-Authenticate: Bearer ...` challenge (RFC 6750 §3).
+/// The auth-params of the `Bearer` challenge of the answer's `WWW-Authenticate` (RFC 6750
+/// §3), names lower-cased; empty without one.
 pub(crate) fn bearer_params(reply: &Reply) -> Vec<(String, String)> {
-    let Some(header) = reply.header("www-authenticate") else {
-        return Vec::new();
-    };
-    let rest = header.trim_start();
-    let rest = match rest.get(..6) {
-        Some(scheme) if scheme.eq_ignore_ascii_case("bearer") => &rest[6..],
-        _ => return Vec::new(),
-    };
-    let mut params = Vec::new();
-    let mut chars = rest.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
-            chars.next();
-        }
-        let name: String =
-            std::iter::from_fn(|| chars.next_if(|c| *c != '=' && *c != ',' && !c.is_whitespace()))
-                .collect();
-        if name.is_empty() {
-            break;
-        }
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        if chars.next_if_eq(&'=').is_none() {
-            continue;
-        }
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        let mut value = String::new();
-        if chars.next_if_eq(&'"').is_some() {
-            while let Some(c) = chars.next() {
-                match c {
-                    '\\' => value.extend(chars.next()),
-                    '"' => break,
-                    c => value.push(c),
-                }
-            }
-        } else {
-            value.extend(std::iter::from_fn(|| chars.next_if(|c| *c != ',')));
-            value = value.trim().to_string();
-        }
-        params.push((name.to_ascii_lowercase(), value));
-    }
-    params
+    reply
+        .header("www-authenticate")
+        .and_then(|header| challenge::params_of(header, "bearer"))
+        .unwrap_or_default()
 }
 
 pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {

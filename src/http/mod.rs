@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub(crate) mod challenge;
 mod connector;
 mod failure;
 pub(crate) mod headers;

@@ -124,45 +124,11 @@ impl std::fmt::Debug for Dpop {
 /// Whether an API's `WWW-Authenticate` value holds a `DPoP` challenge with
 /// `error="use_dpop_nonce"` (RFC 9449 §9). Other challenges may share the header.
 pub(crate) fn is_api_nonce_challenge(www_authenticate: &str) -> bool {
-    let mut chars = www_authenticate.chars().peekable();
-    let mut in_dpop = false;
-    loop {
-        while chars.next_if(|c| *c == ',' || c.is_whitespace()).is_some() {}
-        let word: String =
-            std::iter::from_fn(|| chars.next_if(|c| !matches!(c, '=' | ',') && !c.is_whitespace()))
-                .collect();
-        if word.is_empty() {
-            // Only a stray `=` (of a token68) can stop a word here; skip it.
-            if chars.next().is_none() {
-                return false;
-            }
-            continue;
-        }
-        while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        if chars.next_if_eq(&'=').is_none() {
-            // A word without `=` starts a new challenge: its auth-scheme.
-            in_dpop = word.eq_ignore_ascii_case("dpop");
-            continue;
-        }
-        while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        let mut value = String::new();
-        if chars.next_if_eq(&'"').is_some() {
-            while let Some(c) = chars.next() {
-                match c {
-                    '\\' => value.extend(chars.next()),
-                    '"' => break,
-                    c => value.push(c),
-                }
-            }
-        } else {
-            value.extend(std::iter::from_fn(|| {
-                chars.next_if(|c| *c != ',' && !c.is_whitespace())
-            }));
-        }
-        if in_dpop && word.eq_ignore_ascii_case("error") && value == "use_dpop_nonce" {
-            return true;
-        }
-    }
+    crate::http::challenge::parse(www_authenticate)
+        .iter()
+        .any(|c| {
+            c.scheme.eq_ignore_ascii_case("dpop") && c.param("error") == Some("use_dpop_nonce")
+        })
 }
 
 /// Whether a token endpoint's error is a `use_dpop_nonce` challenge (RFC 9449 §8).
