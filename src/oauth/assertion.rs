@@ -34,9 +34,39 @@ pub(crate) struct SigningKey {
     digest: zeroize::Zeroizing<[u8; 32]>,
 }
 
-enum KeyPair {
+pub(crate) enum KeyPair {
     Rsa(RsaKeyPair),
     Ec(EcdsaKeyPair),
+}
+
+impl KeyPair {
+    /// The signing key in a PEM-decoded private key: PKCS#8 RSA (2048+ bits) or EC P-256, or
+    /// PKCS#1 RSA. The error says which forms are accepted and how to convert.
+    pub(crate) fn from_der(
+        key: &PrivateKeyDer<'_>,
+        rng: &SystemRandom,
+    ) -> std::result::Result<KeyPair, String> {
+        match key {
+            PrivateKeyDer::Pkcs8(der) => match RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()) {
+                Ok(k) => Ok(KeyPair::Rsa(k)),
+                Err(_) => EcdsaKeyPair::from_pkcs8(
+                    &ECDSA_P256_SHA256_FIXED_SIGNING,
+                    der.secret_pkcs8_der(),
+                    rng,
+                )
+                .map(KeyPair::Ec)
+                .map_err(|_| "the PKCS#8 key is neither RSA (2048+ bits) nor EC P-256".to_string()),
+            },
+            PrivateKeyDer::Pkcs1(der) => RsaKeyPair::from_der(der.secret_pkcs1_der())
+                .map(KeyPair::Rsa)
+                .map_err(|e| format!("the RSA key is not usable: {e}")),
+            _ => Err(
+                "only PKCS#8 (RSA or P-256) and PKCS#1 RSA keys are supported; convert with \
+                 `openssl pkcs8 -topk8 -nocrypt`"
+                    .into(),
+            ),
+        }
+    }
 }
 
 impl SigningKey {
@@ -67,31 +97,7 @@ impl SigningKey {
         digest.copy_from_slice(
             ring::digest::digest(&ring::digest::SHA256, key.secret_der()).as_ref(),
         );
-        let key =
-            match key {
-                PrivateKeyDer::Pkcs8(der) => match RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()) {
-                    Ok(k) => KeyPair::Rsa(k),
-                    Err(_) => KeyPair::Ec(
-                        EcdsaKeyPair::from_pkcs8(
-                            &ECDSA_P256_SHA256_FIXED_SIGNING,
-                            der.secret_pkcs8_der(),
-                            &rng,
-                        )
-                        .map_err(|_| {
-                            "the PKCS#8 key is neither RSA (2048+ bits) nor EC P-256".to_string()
-                        })?,
-                    ),
-                },
-                PrivateKeyDer::Pkcs1(der) => KeyPair::Rsa(
-                    RsaKeyPair::from_der(der.secret_pkcs1_der())
-                        .map_err(|e| format!("the RSA key is not usable: {e}"))?,
-                ),
-                _ => return Err(
-                    "only PKCS#8 (RSA or P-256) and PKCS#1 RSA keys are supported; convert with \
-                            `openssl pkcs8 -topk8 -nocrypt`"
-                        .into(),
-                ),
-            };
+        let key = KeyPair::from_der(key, &rng)?;
         Ok(SigningKey {
             key,
             key_id,

@@ -9,9 +9,11 @@ use base64::Engine as _;
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::rsa::PublicKeyComponents;
 use ring::signature::{
-    EcdsaKeyPair, KeyPair as _, RsaEncoding, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
-    RSA_PKCS1_SHA256, RSA_PSS_SHA256,
+    EcdsaKeyPair, KeyPair as _, RsaEncoding, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256,
+    RSA_PSS_SHA256,
 };
+
+use crate::oauth::assertion::KeyPair as Pair;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::PrivateKeyDer;
 
@@ -61,11 +63,6 @@ pub(crate) struct DpopKey {
     rng: SystemRandom,
 }
 
-enum Pair {
-    Ec(EcdsaKeyPair),
-    Rsa(RsaKeyPair),
-}
-
 impl DpopKey {
     /// A new P-256 key that lives only in this process (ES256).
     pub(crate) fn generate() -> std::result::Result<DpopKey, String> {
@@ -99,32 +96,7 @@ impl DpopKey {
         alg: Option<DpopAlg>,
     ) -> std::result::Result<DpopKey, String> {
         let rng = SystemRandom::new();
-        let pair = match der {
-            PrivateKeyDer::Pkcs8(der) => match RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()) {
-                Ok(pair) => Pair::Rsa(pair),
-                Err(_) => Pair::Ec(
-                    EcdsaKeyPair::from_pkcs8(
-                        &ECDSA_P256_SHA256_FIXED_SIGNING,
-                        der.secret_pkcs8_der(),
-                        &rng,
-                    )
-                    .map_err(|_| {
-                        "the PKCS#8 key is neither RSA (2048+ bits) nor EC P-256".to_string()
-                    })?,
-                ),
-            },
-            PrivateKeyDer::Pkcs1(der) => Pair::Rsa(
-                RsaKeyPair::from_der(der.secret_pkcs1_der())
-                    .map_err(|e| format!("the RSA key is not usable: {e}"))?,
-            ),
-            _ => {
-                return Err(
-                    "only PKCS#8 (RSA or P-256) and PKCS#1 RSA keys are supported; \
-                            convert with `openssl pkcs8 -topk8 -nocrypt`"
-                        .into(),
-                )
-            }
-        };
+        let pair = Pair::from_der(der, &rng)?;
         let alg = match (&pair, alg) {
             (Pair::Ec(_), None | Some(DpopAlg::Es256)) => DpopAlg::Es256,
             (Pair::Rsa(_), None) => DpopAlg::Rs256,
