@@ -13,11 +13,11 @@ use ring::signature::{
     RSA_PSS_SHA256,
 };
 
-use crate::oauth::assertion::KeyPair as Pair;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::PrivateKeyDer;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::oauth::assertion::KeyPair as Pair;
 use crate::secret::Secret;
 
 /// The signature algorithm of DPoP proofs.
